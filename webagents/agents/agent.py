@@ -1,0 +1,297 @@
+"""``BaseAgent``: instructions, a model, skills and handoff targets, validated at construction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+from webagents._names import transfer_tool_name
+from webagents.agents.capabilities import Capabilities
+from webagents.agents.registry import RemoteAgent, get_registry, is_url, remote_from_url
+from webagents.agents.sessions import SessionStore, default_session_store
+from webagents.agents.skills.base import Skill
+from webagents.errors import AgentConfigError
+from webagents.models import Model, resolve_model
+
+if TYPE_CHECKING:
+    from webagents.agents.result import RunResult
+    from webagents.events import RunEvent
+
+__all__ = ["BaseAgent", "HistoryPolicy", "Messages"]
+
+Messages: TypeAlias = "str | Sequence[Mapping[str, Any]]"
+HistoryFilter: TypeAlias = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+HistoryPolicy: TypeAlias = "Literal['full', 'conversation', 'last_user'] | HistoryFilter"
+_HISTORY_POLICIES = ("full", "conversation", "last_user")
+
+
+class BaseAgent:
+    """An agent: a name, instructions, a model, skills, tools and the agents it may hand off to.
+
+    ``skills`` maps a key to a Skill instance (or a plugin's registered skill name);
+    ``tools`` takes plain functions; ``handoffs`` lists agents (or names, or URLs) the model may
+    transfer the conversation to, each offered as a ``transfer_to_<name>`` tool.
+    ``max_handoffs`` bounds the handoffs of one run started at this agent; ``max_turns`` bounds
+    model calls per agent activation. ``handoff_history`` decides what this agent receives when
+    a conversation is handed to it: ``"full"`` (default), ``"conversation"`` (user and
+    assistant text, no tool traffic), ``"last_user"``, or a function of the message list.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        instructions: str = "",
+        *,
+        model: str | Model | None = None,
+        description: str = "",
+        skills: Mapping[str, Skill | str] | None = None,
+        tools: Iterable[Callable[..., Any]] | None = None,
+        handoffs: Iterable[BaseAgent | RemoteAgent | str] | None = None,
+        max_handoffs: int = 5,
+        max_turns: int = 10,
+        handoff_history: HistoryPolicy = "full",
+        sessions: SessionStore | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        model_settings: Mapping[str, Any] | None = None,
+        register: bool = True,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise AgentConfigError(f"an agent needs a non-empty name, got {name!r}")
+        self.name = name
+        self.instructions = instructions
+        self.description = description
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.model: Model | None = resolve_model(model) if model is not None else None
+        self.model_settings: dict[str, Any] = dict(model_settings or {})
+        self.max_handoffs = _check_count("max_handoffs", max_handoffs, minimum=0, agent=name)
+        self.max_turns = _check_count("max_turns", max_turns, minimum=1, agent=name)
+        if not callable(handoff_history) and handoff_history not in _HISTORY_POLICIES:
+            raise AgentConfigError(
+                f"agent {name!r}: handoff_history={handoff_history!r} must be one of "
+                f"{_HISTORY_POLICIES} or a function of the message list"
+            )
+        self.handoff_history = handoff_history
+        self.sessions: SessionStore = sessions if sessions is not None else default_session_store()
+        self.skills: dict[str, Skill] = self._attach_skills(skills or {})
+        self.capabilities = Capabilities.collect(name, self.skills, tools or ())
+        self.handoff_targets: tuple[BaseAgent | RemoteAgent | str, ...] = tuple(
+            self._check_target(target) for target in handoffs or ()
+        )
+        self._transfer_names = self._check_transfer_names()
+        self._transfer_cache: tuple[int, tuple[dict[str, Any], ...]] | None = None
+        self._initialized: asyncio.Future[None] | None = None
+        if register:
+            get_registry().register(self)
+
+    # construction ------------------------------------------------------------------------
+
+    def _attach_skills(self, skills: Mapping[str, Skill | str]) -> dict[str, Skill]:
+        attached: dict[str, Skill] = {}
+        for key, value in skills.items():
+            skill = _instantiate(self.name, key, value)
+            skill._attach(self, key)
+            attached[key] = skill
+        for key, skill in attached.items():
+            missing = [dep for dep in skill.dependencies if dep not in attached]
+            if missing:
+                raise AgentConfigError(
+                    f"agent {self.name!r}: skill {key!r} ({type(skill).__name__}) depends on "
+                    f"{missing}, which this agent does not have; add them to skills= "
+                    f"(present: {sorted(attached)})"
+                )
+        return attached
+
+    def _check_target(self, target: BaseAgent | RemoteAgent | str) -> BaseAgent | RemoteAgent | str:
+        if isinstance(target, str) and is_url(target):
+            return remote_from_url(target)
+        if isinstance(target, BaseAgent | RemoteAgent) or (isinstance(target, str) and target):
+            return target
+        raise AgentConfigError(
+            f"agent {self.name!r}: handoffs=[...] takes agents, agent names or URLs, got {target!r}"
+        )
+
+    def _check_transfer_names(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for target in self.handoff_targets:
+            target_name = target if isinstance(target, str) else target.name
+            tool_name = transfer_tool_name(target_name)
+            clash = names.get(tool_name) or (
+                tool_name if tool_name in self.capabilities.tools else None
+            )
+            if clash is not None:
+                raise AgentConfigError(
+                    f"agent {self.name!r}: handoff target {target_name!r} gives tool "
+                    f"{tool_name!r}, which is already taken by {clash!r}; rename one"
+                )
+            names[tool_name] = target_name
+        return names
+
+    # lookup --------------------------------------------------------------------------------
+
+    def target_for_tool(self, tool_name: str) -> str | None:
+        """The handoff target behind a ``transfer_to_<name>`` tool, or None."""
+        return self._transfer_names.get(tool_name)
+
+    def find_target(self, name: str) -> BaseAgent | RemoteAgent:
+        """Resolve a handoff target: this agent's own targets first, then the registry."""
+        for target in self.handoff_targets:
+            if not isinstance(target, str) and target.name == name:
+                return target
+        return get_registry().resolve(name)
+
+    def transfer_tools(self) -> tuple[dict[str, Any], ...]:
+        """``transfer_to_<name>`` tool schemas, rebuilt only when the registry changes
+        (a target named as a string takes its description from the registered agent)."""
+        version = get_registry().version
+        cache = self._transfer_cache
+        if cache is not None and cache[0] == version:
+            return cache[1]
+        tools = tuple(_transfer_schema(self, target) for target in self.handoff_targets)
+        self._transfer_cache = (version, tools)
+        return tools
+
+    def card(self) -> dict[str, Any]:
+        """What other agents, discovery and the server's agent card show."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "tools": [
+                {"name": entry.name, "description": entry.schema.description}
+                for entry in self.capabilities.tools.values()
+                if entry.scope == "all"
+            ],
+            "handoffs": [t if isinstance(t, str) else t.name for t in self.handoff_targets],
+            "price": self.metadata.get("price"),
+            "metadata": self.metadata,
+        }
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    async def ensure_initialized(self) -> None:
+        """Run every skill's ``initialize(agent)`` once, before the first run."""
+        future = self._initialized
+        if future is not None and future.done():
+            future.result()
+            return
+        if future is not None and future.get_loop() is asyncio.get_running_loop():
+            await future
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._initialized = future
+        try:
+            for skill in self.skills.values():
+                await skill.initialize(self)
+        except BaseException as error:
+            self._initialized = None
+            future.set_exception(error)
+            future.exception()  # retrieved here so a failed start is never "never retrieved"
+            raise
+        future.set_result(None)
+
+    async def close(self) -> None:
+        """Run every skill's ``cleanup()`` once; the agent can be initialised again after."""
+        if self._initialized is None:
+            return
+        self._initialized = None
+        for skill in reversed(self.skills.values()):
+            await skill.cleanup()
+
+    # running -------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        messages: Messages,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        scope: str = "all",
+    ) -> RunResult:
+        """Answer ``messages`` (a string or OpenAI-format messages), handing off as needed."""
+        from webagents.agents.runner import Run
+
+        run = await Run.start(self, messages, session_id, user_id, context, scope)
+        return await run.execute()
+
+    async def run_streaming(
+        self,
+        messages: Messages,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        scope: str = "all",
+    ) -> AsyncIterator[RunEvent]:
+        """Yield typed events as the run goes; each names its agent."""
+        from webagents.agents.runner import Run
+
+        run = await Run.start(self, messages, session_id, user_id, context, scope, streaming=True)
+        async for event in run.stream():
+            yield event
+
+    def run_sync(
+        self,
+        messages: Messages,
+        *,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        scope: str = "all",
+    ) -> RunResult:
+        """``run`` for scripts: starts an event loop (not from inside a running one)."""
+        return asyncio.run(
+            self.run(messages, session_id=session_id, user_id=user_id, context=context, scope=scope)
+        )
+
+    def __repr__(self) -> str:
+        return f"BaseAgent({self.name!r})"
+
+
+def _check_count(field: str, value: object, *, minimum: int, agent: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise AgentConfigError(
+            f"agent {agent!r}: {field} must be an int >= {minimum}, got {value!r}"
+        )
+    return value
+
+
+def _instantiate(agent: str, key: str, value: Skill | str) -> Skill:
+    if isinstance(value, Skill):
+        return value
+    if isinstance(value, str):
+        from webagents.plugins import get_skill
+
+        skill: Skill = get_skill(value)()
+        return skill
+    raise AgentConfigError(
+        f"agent {agent!r}: skills[{key!r}] must be a Skill instance or a registered skill "
+        f"name, got {value!r}"
+    )
+
+
+def _transfer_schema(agent: BaseAgent, target: BaseAgent | RemoteAgent | str) -> dict[str, Any]:
+    name = target if isinstance(target, str) else target.name
+    description = "" if isinstance(target, str) else target.description
+    if isinstance(target, str):
+        found = get_registry().get(target)
+        description = found.description if found is not None else ""
+    summary = f"Hand the conversation over to {name}"
+    return {
+        "type": "function",
+        "function": {
+            "name": transfer_tool_name(name),
+            "description": f"{summary}: {description}" if description else summary + ".",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "reason": {
+                        "type": "string",
+                        "description": f"Why {name} should take over the conversation.",
+                    }
+                },
+                "required": [],
+                "additionalProperties": False,
+            },
+        },
+    }

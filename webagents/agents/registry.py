@@ -1,0 +1,99 @@
+"""Agents by name: local agents (registered when constructed) and remote ones (name -> URL)."""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from webagents.errors import UnknownAgentError
+
+if TYPE_CHECKING:
+    from webagents.agents.agent import BaseAgent
+
+__all__ = ["AgentRegistry", "RemoteAgent", "get_registry", "is_url", "register_remote"]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteAgent:
+    """An agent in another process, reached over HTTP at ``url`` (``.../agents/<name>``)."""
+
+    name: str
+    url: str
+    description: str = ""
+
+
+def is_url(name: str) -> bool:
+    return name.startswith(("http://", "https://"))
+
+
+def remote_from_url(url: str) -> RemoteAgent:
+    """A remote agent named after the last segment of its URL."""
+    path = urlparse(url).path.rstrip("/")
+    name = path.rsplit("/", 1)[-1] or urlparse(url).netloc
+    return RemoteAgent(name=name, url=url.rstrip("/"))
+
+
+class AgentRegistry:
+    """Name -> agent. Local agents are held weakly, so a discarded agent frees its name;
+    registering a name again replaces the earlier entry (the newest agent wins)."""
+
+    def __init__(self) -> None:
+        self._local: weakref.WeakValueDictionary[str, BaseAgent] = weakref.WeakValueDictionary()
+        self._remote: dict[str, RemoteAgent] = {}
+        self.version = 0  # bumped on every change, so agents can cache derived tool lists
+
+    def register(self, agent: BaseAgent) -> None:
+        self._local[agent.name] = agent
+        self._remote.pop(agent.name, None)
+        self.version += 1
+
+    def register_remote(self, name: str, url: str, description: str = "") -> RemoteAgent:
+        if not is_url(url):
+            raise ValueError(f"remote agent {name!r} needs an http(s):// URL, got {url!r}")
+        remote = RemoteAgent(name=name, url=url.rstrip("/"), description=description)
+        self._remote[name] = remote
+        self._local.pop(name, None)
+        self.version += 1
+        return remote
+
+    def unregister(self, name: str) -> None:
+        self._local.pop(name, None)
+        self._remote.pop(name, None)
+        self.version += 1
+
+    def get(self, name: str) -> BaseAgent | RemoteAgent | None:
+        if is_url(name):
+            return remote_from_url(name)
+        local = self._local.get(name)
+        return local if local is not None else self._remote.get(name)
+
+    def resolve(self, name: str) -> BaseAgent | RemoteAgent:
+        """The agent called ``name``; ``UnknownAgentError`` lists the known names."""
+        found = self.get(name)
+        if found is None:
+            raise UnknownAgentError(name, self.names())
+        return found
+
+    def names(self) -> list[str]:
+        return sorted({*self._local.keys(), *self._remote})
+
+    def local_agents(self) -> list[BaseAgent]:
+        return list(self._local.values())
+
+    def remote_agents(self) -> list[RemoteAgent]:
+        return list(self._remote.values())
+
+
+_REGISTRY = AgentRegistry()
+
+
+def get_registry() -> AgentRegistry:
+    """The process-wide registry that names resolve through."""
+    return _REGISTRY
+
+
+def register_remote(name: str, url: str, description: str = "") -> RemoteAgent:
+    """Make the agent served at ``url`` usable by ``name`` wherever a local agent is."""
+    return _REGISTRY.register_remote(name, url, description)

@@ -1,0 +1,128 @@
+"""``Skill``: a plain class whose decorated methods give an agent tools, hooks and handoffs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from webagents.agents.skills.decorators import (
+    SCOPES,
+    MemberOptions,
+    Scope,
+    ToolOptions,
+    member_options,
+)
+from webagents.agents.skills.schema import FunctionSchema, function_schema
+from webagents.context import Context, current_context
+from webagents.errors import AgentConfigError, DefinitionError
+
+if TYPE_CHECKING:
+    from webagents.agents.agent import BaseAgent
+
+__all__ = ["Skill", "SkillMember"]
+
+
+@dataclass(frozen=True, slots=True)
+class SkillMember:
+    """A decorated method found in a skill class body, with its tool schema when it is a tool."""
+
+    attr: str
+    func: Callable[..., Any]
+    options: MemberOptions
+    schema: FunctionSchema | None = None  # None for non-tools, or a tool with unresolved hints
+
+
+def tool_schema(
+    func: Callable[..., Any], options: ToolOptions, *, skip_first: bool
+) -> FunctionSchema:
+    return function_schema(
+        func, name=options.name, description=options.description, skip_first=skip_first
+    )
+
+
+def _collect(cls: type) -> tuple[SkillMember, ...]:
+    members: dict[str, SkillMember] = {}
+    for klass in reversed(cls.__mro__):
+        for attr, value in vars(klass).items():
+            options = member_options(value)
+            if options is None:
+                members.pop(attr, None)  # an undecorated override removes the member
+                continue
+            schema = None
+            if isinstance(options, ToolOptions):
+                try:
+                    schema = tool_schema(value, options, skip_first=True)
+                except NameError:
+                    schema = None  # a forward reference; resolved when an agent is built
+            members[attr] = SkillMember(attr, value, options, schema)
+    tool_names: dict[str, str] = {}
+    for member in members.values():
+        if member.schema is not None:
+            other = tool_names.setdefault(member.schema.name, member.attr)
+            if other != member.attr:
+                raise DefinitionError(
+                    f"{cls.__qualname__} defines tool {member.schema.name!r} twice "
+                    f"({other} and {member.attr}); give one of them @tool(name=...)"
+                )
+    return tuple(members.values())
+
+
+class Skill:
+    """Base class of skills. Subclass it and decorate methods with @tool, @hook, @handoff, @prompt.
+
+    ``config`` is kept as ``self.config``; ``scope`` is the default scope of this skill's tools;
+    ``dependencies`` names other skills (their keys in the agent's ``skills`` mapping) that
+    must be present in the same agent.
+    """
+
+    __webagents_members__: ClassVar[tuple[SkillMember, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__webagents_members__ = _collect(cls)
+
+    def __init__(
+        self,
+        config: dict[str, Any] | None = None,
+        *,
+        scope: Scope = "all",
+        dependencies: list[str] | None = None,
+    ) -> None:
+        if scope not in SCOPES:
+            raise AgentConfigError(
+                f"{type(self).__name__}(scope={scope!r}): scope must be one of {SCOPES}"
+            )
+        self.config: dict[str, Any] = dict(config or {})
+        self.scope: Scope = scope
+        self.dependencies: list[str] = list(dependencies or [])
+        self.agent: BaseAgent | None = None
+        self.skill_key: str | None = None
+
+    def get_context(self) -> Context:
+        """The Context of the run this call belongs to."""
+        context = current_context.get()
+        if context is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.get_context() was called outside a run; call it from a "
+                f"tool, hook, condition or prompt while the agent is running"
+            )
+        return context
+
+    async def initialize(self, agent: BaseAgent) -> None:
+        """Called once per agent, before its first run. Override to open resources."""
+
+    async def cleanup(self) -> None:
+        """Called once when the agent is closed. Override to release resources."""
+
+    def _attach(self, agent: BaseAgent, key: str) -> None:
+        if self.agent is not None and self.agent is not agent:
+            raise AgentConfigError(
+                f"skill {type(self).__name__} is already attached to agent "
+                f"{self.agent.name!r}; give agent {agent.name!r} its own instance"
+            )
+        self.agent = agent
+        self.skill_key = key
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(key={self.skill_key!r})"

@@ -1,0 +1,115 @@
+"""``DiscoverySkill``: find agents for an intent by deterministic text relevance."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from webagents.agents.registry import get_registry
+from webagents.agents.skills.base import Skill
+
+__all__ = ["DiscoverySkill", "rank_agents"]
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "can",
+        "do",
+        "for",
+        "from",
+        "help",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "me",
+        "my",
+        "need",
+        "of",
+        "on",
+        "or",
+        "please",
+        "the",
+        "this",
+        "to",
+        "what",
+        "with",
+        "you",
+        "your",
+    ]
+)
+# Where a query word matches counts this much; a score is the share of the best possible.
+_WEIGHTS = (("name", 3.0), ("description", 2.0), ("tools", 1.0), ("tags", 1.0))
+
+
+def _words(text: str) -> set[str]:
+    words = set()
+    for word in _WORD.findall(text.lower().replace("_", " ").replace("-", " ")):
+        if word not in _STOPWORDS:
+            words.add(word[:-1] if len(word) > 3 and word.endswith("s") else word)
+    return words
+
+
+def _fields(card: dict[str, Any]) -> dict[str, set[str]]:
+    tools = " ".join(f"{t.get('name', '')} {t.get('description', '')}" for t in card["tools"])
+    tags = " ".join(str(tag) for tag in card.get("tags", ()))
+    return {
+        "name": _words(card["name"]),
+        "description": _words(card.get("description") or ""),
+        "tools": _words(tools),
+        "tags": _words(tags),
+    }
+
+
+def rank_agents(intent: str, cards: list[dict[str, Any]], max_results: int) -> list[dict[str, Any]]:
+    """Cards scored against ``intent`` in [0, 1], best first; ties by name; zero scores dropped."""
+    query = _words(intent)
+    if not query:
+        return []
+    best = sum(weight for _, weight in _WEIGHTS) * len(query)
+    ranked = []
+    for card in cards:
+        fields = _fields(card)
+        score = sum(weight * len(query & fields[field]) for field, weight in _WEIGHTS) / best
+        if score > 0:
+            ranked.append(
+                {
+                    "name": card["name"],
+                    "description": card.get("description") or "",
+                    "url": card.get("url"),
+                    "score": round(score, 4),
+                }
+            )
+    ranked.sort(key=lambda entry: (-entry["score"], entry["name"]))
+    return ranked[:max_results]
+
+
+class DiscoverySkill(Skill):
+    """Find agents that can handle an intent among the registered local and remote agents.
+
+    Ranking is deterministic: query words found in an agent's name weigh most, then its
+    description, then its tools and tags (``metadata={"tags": [...]}``).
+    """
+
+    async def find_agents(self, intent: str, max_results: int = 5) -> list[dict[str, Any]]:
+        """Up to ``max_results`` dicts with ``name``, ``description``, ``url``, ``score``."""
+        registry = get_registry()
+        cards: list[dict[str, Any]] = []
+        for agent in registry.local_agents():
+            card = agent.card()
+            cards.append({**card, "url": None, "tags": agent.metadata.get("tags", ())})
+        for remote in registry.remote_agents():
+            cards.append(
+                {
+                    "name": remote.name,
+                    "description": remote.description,
+                    "tools": [],
+                    "url": remote.url,
+                }
+            )
+        return rank_agents(intent, cards, max_results)

@@ -1,0 +1,397 @@
+"""``PaymentSkill``: user balances kept in a SQLite ledger.
+
+Moneys are ``Decimal`` values stored as integer micro-units (millionths), so sums are exact.
+Every write runs in one ``BEGIN IMMEDIATE`` transaction on a connection of its own: SQLite's
+write lock serialises writers across threads and processes, the busy timeout makes a writer wait
+for the lock instead of failing, and a balance read inside the transaction cannot be raced by
+another charge. WAL mode lets readers proceed while a write is in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation, localcontext
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+from webagents.agents.skills.base import Skill
+from webagents.agents.skills.decorators import tool
+from webagents.errors import WebAgentsError
+
+if TYPE_CHECKING:
+    from webagents.agents.agent import BaseAgent
+
+__all__ = ["Kind", "Ledger", "Money", "PaymentError", "PaymentSkill"]
+
+Money: TypeAlias = Decimal | int | str
+Kind: TypeAlias = Literal["charge", "credit", "refund"]
+MICROS = 10**6
+_MAX_MICROS = 2**63 - 1  # the largest SQLite INTEGER; beyond it SQLite silently uses REAL
+_MAX_AMOUNT = Decimal(_MAX_MICROS // MICROS)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    user_id TEXT PRIMARY KEY,
+    balance_micros INTEGER NOT NULL CHECK (balance_micros >= 0)
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('charge', 'credit', 'refund')),
+    amount_micros INTEGER NOT NULL CHECK (amount_micros > 0),
+    description TEXT NOT NULL,
+    idempotency_key TEXT,
+    created_at TEXT NOT NULL,
+    refunds INTEGER NULL REFERENCES transactions(id),
+    balance_after_micros INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS transactions_user_key
+    ON transactions(user_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS transactions_key ON transactions(idempotency_key);
+CREATE INDEX IF NOT EXISTS transactions_refunds ON transactions(refunds);
+CREATE INDEX IF NOT EXISTS transactions_user ON transactions(user_id, id);
+"""
+_COLUMNS = (
+    "id, kind, amount_micros, description, idempotency_key, created_at, refunds, "
+    "balance_after_micros"
+)
+
+
+class PaymentError(WebAgentsError, ValueError):
+    """A ledger rule was broken: a reused idempotency key, an unknown charge, an over-refund."""
+
+
+def to_micros(amount: Money) -> int:
+    """Convert an amount to micro-units, rejecting anything that would not be exact or positive."""
+    if isinstance(amount, float):
+        raise TypeError(
+            f"amount {amount!r} is a float, which cannot hold money exactly; "
+            f"pass a Decimal or a str instead, e.g. Decimal('{amount}') or '{amount}'"
+        )
+    if isinstance(amount, bool) or not isinstance(amount, Decimal | int | str):
+        raise TypeError(f"amount must be a Decimal, int or str, got {type(amount).__name__}")
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        raise ValueError(f"amount {amount!r} is not a number; pass e.g. '12.50'") from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"amount must be a positive number, got {amount!r}")
+    if value > _MAX_AMOUNT:
+        raise ValueError(f"amount {value} is too large; the ledger holds at most {_MAX_AMOUNT}")
+    # adjusted() < -6 means below 0.000001: rejected before Fraction builds a huge denominator
+    if value.adjusted() < -6 or (micros := Fraction(value) * MICROS).denominator != 1:
+        raise ValueError(
+            f"amount {value} has more than 6 decimal places; round it first, e.g. "
+            f"amount.quantize(Decimal('0.000001'))"
+        )
+    return int(micros)
+
+
+def from_micros(micros: int) -> Decimal:
+    """The exact Decimal for a count of micro-units (``300000`` -> ``Decimal('0.3')``)."""
+    with localcontext() as ctx:
+        ctx.prec = 40  # more digits than any INTEGER has, so the division is exact
+        return Decimal(micros) / MICROS
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _check_name(value: object, what: str, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{what} must be a non-empty str, got {value!r}")
+
+
+class Ledger:
+    """The SQL of the ledger: synchronous, thread-safe, one connection per operation.
+
+    A connection per operation means nothing is shared between threads and nothing stays open
+    to leak; the process-local lock only makes this process's writers queue in Python rather
+    than poll SQLite's busy handler (other processes are kept out by SQLite's own lock).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
+        if str(path) == ":memory:":
+            raise ValueError(
+                "the ledger needs a file, since each operation opens its own connection; "
+                "pass a path such as config={'db': 'ledger.db'}"
+            )
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._ready = False
+
+    def _connect(self) -> sqlite3.Connection:
+        # timeout= is sqlite3_busy_timeout; isolation_level=None lets us issue BEGIN ourselves.
+        return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+
+    def open(self) -> None:
+        """Create the directory and file, switch to WAL and create the schema; idempotent."""
+        with self._lock:
+            if self._ready:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(self._connect()) as conn:
+                conn.execute("PRAGMA journal_mode=WAL").fetchall()
+                conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+            self._ready = True
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self.open()
+        with self._lock, closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @staticmethod
+    def _balance(conn: sqlite3.Connection, user_id: str) -> int:
+        row = conn.execute(
+            "SELECT balance_micros FROM accounts WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _replay(
+        conn: sqlite3.Connection,
+        user_id: str,
+        key: str | None,
+        kind: str,
+        micros: int | None,
+        refunds: int | None = None,
+    ) -> int | None:
+        """The balance after the first operation made with ``key``, or None if the key is new.
+
+        Keys are unique across users and kinds, so a retry can only repeat the same operation;
+        anything else is a bug in the caller and raises rather than moving money.
+        """
+        if key is None:
+            return None
+        row = conn.execute(
+            "SELECT user_id, kind, amount_micros, refunds, balance_after_micros "
+            "FROM transactions WHERE idempotency_key = ? ORDER BY id LIMIT 1",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        if (row[0], row[1], row[3]) != (user_id, kind, refunds) or micros not in (None, row[2]):
+            raise PaymentError(
+                f"idempotency key {key!r} was already used for a {row[1]} of "
+                f"{from_micros(row[2])} for user {row[0]!r}; a retry must repeat that exact "
+                f"{row[1]}, so give a new operation a new key"
+            )
+        return int(row[4])
+
+    def post(
+        self,
+        kind: Kind,
+        user_id: str,
+        amount: Money | None,
+        description: str = "",
+        key: str | None = None,
+        charge_key: str | None = None,
+    ) -> Decimal | None:
+        """Record one charge, credit or refund; return the new balance, or None if declined.
+
+        A charge the balance does not cover is declined and leaves no trace (so retrying its
+        key later is a fresh attempt). A refund names the charge by its ``charge_key``;
+        ``amount=None`` refunds what is left of it, and refunds never exceed the charge.
+        Replaying a ``key`` returns the first outcome. Everything, checks included, happens in
+        one BEGIN IMMEDIATE transaction, so no writer can slip between a check and its write.
+        """
+        micros = None if amount is None else to_micros(amount)
+        _check_name(user_id, "user_id")
+        _check_name(key, "idempotency_key", optional=True)
+        with self._transaction() as conn:
+            charge_id = None
+            if kind == "refund":
+                _check_name(charge_key, "charge_key")
+                charge_id, charged, refunded = self._charge_totals(conn, user_id, charge_key)
+            replayed = self._replay(conn, user_id, key, kind, micros, charge_id)
+            if replayed is not None:
+                return from_micros(replayed)
+            if kind == "refund":
+                left = charged - refunded
+                micros = left if micros is None else micros
+                if micros > left or left == 0:
+                    raise PaymentError(
+                        f"cannot refund {from_micros(micros)} of charge {charge_key!r}: "
+                        f"{from_micros(charged)} was charged and {from_micros(refunded)} already "
+                        f"refunded, so at most {from_micros(left)} can be refunded"
+                    )
+            if micros is None:
+                raise TypeError(f"a {kind} needs an amount; only a refund may leave it out")
+            balance = self._balance(conn, user_id)
+            new_balance = balance - micros if kind == "charge" else balance + micros
+            if new_balance < 0:
+                return None  # nothing written: the transaction commits empty
+            if new_balance > _MAX_MICROS:
+                raise PaymentError(f"adding {from_micros(micros)} would overflow the ledger")
+            conn.execute(
+                "INSERT INTO accounts (user_id, balance_micros) VALUES (?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET balance_micros = excluded.balance_micros",
+                (user_id, new_balance),
+            )
+            conn.execute(
+                "INSERT INTO transactions (user_id, kind, amount_micros, description, "
+                "idempotency_key, created_at, refunds, balance_after_micros) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (user_id, kind, micros, description, key, _now(), charge_id, new_balance),
+            )
+            return from_micros(new_balance)
+
+    @staticmethod
+    def _charge_totals(
+        conn: sqlite3.Connection, user_id: str, charge_key: str | None
+    ) -> tuple[int, int, int]:
+        """The id and amount of the charge made with ``charge_key``, and what it had refunded."""
+        row = conn.execute(
+            "SELECT c.id, c.amount_micros, COALESCE(SUM(r.amount_micros), 0) "
+            "FROM transactions c LEFT JOIN transactions r ON r.refunds = c.id "
+            "WHERE c.user_id = ? AND c.idempotency_key = ? AND c.kind = 'charge' GROUP BY c.id",
+            (user_id, charge_key),
+        ).fetchone()
+        if row is None:
+            raise PaymentError(
+                f"user {user_id!r} has no charge with idempotency key {charge_key!r}; pass the "
+                f"idempotency_key that was given to charge_user"
+            )
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def balance(self, user_id: str) -> Decimal:
+        """The balance of ``user_id``; 0 for a user the ledger has never seen."""
+        _check_name(user_id, "user_id")
+        self.open()
+        with closing(self._connect()) as conn:
+            return from_micros(self._balance(conn, user_id))
+
+    def statement(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest ``limit`` transactions of ``user_id``, newest first, amounts as Decimal."""
+        _check_name(user_id, "user_id")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive int, got {limit!r}")
+        self.open()
+        with closing(self._connect()) as conn:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM transactions WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+                (user_id, limit),
+            ).fetchall()
+        names = [name.strip() for name in _COLUMNS.split(",")]
+        statement = [dict(zip(names, row, strict=True)) for row in rows]
+        for entry in statement:
+            entry["amount"] = from_micros(entry.pop("amount_micros"))
+            entry["balance_after"] = from_micros(entry.pop("balance_after_micros"))
+        return statement
+
+
+class PaymentSkill(Skill):
+    """User balances: charge, credit and refund from code; the model may only read a balance.
+
+    Moving money is deliberately not a tool: what the model does can be steered by whatever
+    text reaches it (a user, a web page, another agent), so charges and credits are made by
+    code that has decided a charge is due, and the model only gets ``check_balance``.
+
+    Config: ``db``, the ledger file (default ``ledger.db`` in ``$WEBAGENTS_HOME``, itself
+    defaulting to ``~/.webagents``, read on first use); ``busy_timeout``, the seconds a write
+    waits for another writer (default 30). The async methods run the blocking SQLite work in a
+    thread, so the event loop keeps serving other runs meanwhile.
+    """
+
+    _ledger: Ledger | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger, made on first use, so the skill also works without an agent.
+
+        Two threads racing here may build two Ledger objects for one file; that is harmless,
+        since SQLite's locks, not this object, keep the ledger consistent.
+        """
+        if self._ledger is None:
+            path = self.config.get("db")
+            if path is None:
+                home = os.environ.get("WEBAGENTS_HOME") or "~/.webagents"
+                path = Path(home).expanduser() / "ledger.db"
+            timeout = float(self.config.get("busy_timeout", 30.0))
+            self._ledger = Ledger(path, busy_timeout=timeout)
+        return self._ledger
+
+    async def initialize(self, agent: BaseAgent) -> None:
+        """Create the ledger file and schema before the first run."""
+        await asyncio.to_thread(self.ledger.open)
+
+    async def cleanup(self) -> None:
+        """Forget the ledger; no connection outlives an operation, so there is nothing to close."""
+        self._ledger = None
+
+    async def charge_user(
+        self, user_id: str, amount: Money, description: str = "", idempotency_key: str | None = None
+    ) -> bool:
+        """Charge ``amount``; False, with nothing recorded, if the balance does not cover it.
+
+        Retrying with the same ``idempotency_key`` charges at most once; see ``Ledger.post``.
+        """
+        ledger = self.ledger
+        result = await asyncio.to_thread(
+            ledger.post, "charge", user_id, amount, description, idempotency_key
+        )
+        return result is not None
+
+    async def credit(
+        self, user_id: str, amount: Money, description: str = "", idempotency_key: str | None = None
+    ) -> Decimal:
+        """Add ``amount`` and return the new balance."""
+        ledger = self.ledger
+        result = await asyncio.to_thread(
+            ledger.post, "credit", user_id, amount, description, idempotency_key
+        )
+        return result or Decimal(0)  # never None: only a charge is declined
+
+    async def refund(
+        self,
+        user_id: str,
+        *,
+        charge_key: str,
+        amount: Money | None = None,
+        description: str = "",
+        idempotency_key: str | None = None,
+    ) -> Decimal:
+        """Refund ``amount`` (default: all that is left) of the charge made with ``charge_key``.
+
+        Returns the new balance; refunding more than is left of the charge raises PaymentError.
+        """
+        ledger = self.ledger
+        result = await asyncio.to_thread(
+            ledger.post, "refund", user_id, amount, description, idempotency_key, charge_key
+        )
+        return result or Decimal(0)  # never None: only a charge is declined
+
+    async def get_balance(self, user_id: str) -> Decimal:
+        """The balance of ``user_id``; 0 for unknown users."""
+        return await asyncio.to_thread(self.ledger.balance, user_id)
+
+    async def transactions(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest transactions of ``user_id``, newest first, for statements."""
+        return await asyncio.to_thread(self.ledger.statement, user_id, limit)
+
+    @tool
+    async def check_balance(self) -> str:
+        """Tell the user you are talking to how much money is on their account."""
+        user_id = self.get_context().peer_user_id
+        if user_id is None:
+            return "No user is signed in to this conversation, so there is no balance to show."
+        balance = await self.get_balance(user_id)
+        return f"The balance of user {user_id} is {balance:f}."

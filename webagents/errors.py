@@ -1,0 +1,99 @@
+"""Error types raised by webagents. Every message names the thing at fault and the fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AgentConfigError",
+    "DefinitionError",
+    "HandoffError",
+    "HookError",
+    "InvalidRequestError",
+    "MaxTurnsExceeded",
+    "MissingAPIKeyError",
+    "ModelError",
+    "PluginLoadError",
+    "UnknownAgentError",
+    "WebAgentsError",
+]
+
+
+class WebAgentsError(Exception):
+    """Base class of every error webagents raises on purpose."""
+
+
+class DefinitionError(WebAgentsError, TypeError):
+    """A decorator or skill class is malformed; raised when the class is defined."""
+
+
+class AgentConfigError(WebAgentsError, ValueError):
+    """An agent or team is misconfigured; raised at construction."""
+
+
+class UnknownAgentError(WebAgentsError, LookupError):
+    """No agent is registered under the requested name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        self.known = sorted(known)
+        listing = ", ".join(self.known) if self.known else "none are registered"
+        super().__init__(f"unknown agent {name!r}; known agents: {listing}")
+
+
+class HandoffError(WebAgentsError):
+    """Raised in a ``before_handoff`` hook to veto the handoff; the reason reaches the result."""
+
+
+class HookError(WebAgentsError):
+    """A user hook raised; the message names ``Skill.method`` and the event."""
+
+    def __init__(self, where: str, event: str, cause: BaseException) -> None:
+        self.where = where
+        self.event = event
+        super().__init__(f"{event} hook {where} raised {type(cause).__name__}: {cause}")
+
+
+class ModelError(WebAgentsError):
+    """The model could not be called or answered something unusable."""
+
+
+class MissingAPIKeyError(ModelError):
+    """A provider needs an API key that is not set."""
+
+    def __init__(self, variable: str, provider: str) -> None:
+        self.variable = variable
+        super().__init__(
+            f"the {provider} provider needs an API key: set the {variable} environment variable "
+            f"(and OPENAI_BASE_URL for any OpenAI-compatible server), or pass a Model object"
+        )
+
+
+class MaxTurnsExceeded(WebAgentsError):
+    """An agent kept calling tools past its ``max_turns`` limit."""
+
+    def __init__(self, agent: str, max_turns: int, result: Any = None) -> None:
+        self.agent = agent
+        self.max_turns = max_turns
+        self.result = result
+        super().__init__(
+            f"agent {agent!r} made {max_turns} model calls without a final answer; "
+            f"raise BaseAgent(max_turns=...) if the task needs more tool rounds"
+        )
+
+
+class PluginLoadError(WebAgentsError):
+    """A plugin failed to import or register; carries the entry point and distribution."""
+
+    def __init__(self, entry_point: str, distribution: str, version: str, cause: BaseException):
+        self.entry_point = entry_point
+        self.distribution = distribution
+        self.version = version
+        super().__init__(
+            f"plugin {entry_point!r} from {distribution} {version} failed to load: "
+            f"{type(cause).__name__}: {cause}"
+        )
+
+
+class InvalidRequestError(WebAgentsError, ValueError):
+    """The messages or options given to a run are malformed."""

@@ -1,0 +1,19 @@
+"""Test kit: ``ScriptedModel`` (in-process) and ``FakeOpenAIServer`` (real HTTP, OpenAI format)."""
+
+from webagents.testing import replies
+from webagents.testing.fake_server import FakeOpenAIServer
+from webagents.testing.replies import Reply, as_reply, error, text, tool_call, tool_calls, transfer
+from webagents.testing.scripted import ScriptedModel
+
+__all__ = [
+    "FakeOpenAIServer",
+    "Reply",
+    "ScriptedModel",
+    "as_reply",
+    "error",
+    "replies",
+    "text",
+    "tool_call",
+    "tool_calls",
+    "transfer",
+]
