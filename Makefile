@@ -2,15 +2,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
+PLUGIN_PACKAGES := $(foreach p,$(PLUGINS),$(wildcard $(p)webagents_*))
 
-.PHONY: demo test lint typecheck unit setup clean
+.PHONY: demo test unit lint typecheck setup clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# One pip call, so the plugins' "webagents" dependency resolves to this checkout.
+$(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]" $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,11 +23,11 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check webagents tests examples
-	$(BIN)/ruff format --check webagents tests examples
+	$(BIN)/ruff check webagents tests examples plugins
+	$(BIN)/ruff format --check webagents tests examples plugins
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict webagents
+	$(BIN)/mypy --strict webagents $(PLUGIN_PACKAGES)
 
 test: unit lint typecheck
 

@@ -190,12 +190,22 @@ class BaseAgent:
         future.set_result(None)
 
     async def close(self) -> None:
-        """Run every skill's ``cleanup()`` once; the agent can be initialised again after."""
+        """Run every skill's ``cleanup()`` once and close the model's connections on this
+        event loop; the agent can run again after."""
+        aclose = getattr(self.model, "aclose", None)
+        if aclose is not None:
+            await aclose()
         if self._initialized is None:
             return
         self._initialized = None
         for skill in reversed(self.skills.values()):
             await skill.cleanup()
+
+    async def __aenter__(self) -> BaseAgent:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     # running -------------------------------------------------------------------------------
 
@@ -240,9 +250,17 @@ class BaseAgent:
         scope: str = "all",
     ) -> RunResult:
         """``run`` for scripts: starts an event loop (not from inside a running one)."""
-        return asyncio.run(
-            self.run(messages, session_id=session_id, user_id=user_id, context=context, scope=scope)
-        )
+        from webagents.models.openai_provider import close_loop_clients
+
+        async def run_and_close() -> RunResult:
+            try:
+                return await self.run(
+                    messages, session_id=session_id, user_id=user_id, context=context, scope=scope
+                )
+            finally:
+                await close_loop_clients()  # the loop ends here; so do its connections
+
+        return asyncio.run(run_and_close())
 
     def __repr__(self) -> str:
         return f"BaseAgent({self.name!r})"

@@ -18,7 +18,10 @@ from webagents.models.base import ModelRequest, ModelResponse, ToolCall, Usage
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
-__all__ = ["OpenAIModel"]
+__all__ = ["OpenAIModel", "close_loop_clients"]
+
+# Models that made clients, so a finished event loop's clients can be closed (run_sync).
+_LIVE: weakref.WeakSet[OpenAIModel] = weakref.WeakSet()
 
 
 class OpenAIModel:
@@ -64,7 +67,14 @@ class OpenAIModel:
             base_url = self._base_url or os.environ.get("OPENAI_BASE_URL") or None
             client = AsyncOpenAI(api_key=api_key, base_url=base_url)
             self._clients[loop] = client
+            _LIVE.add(self)
         return client
+
+    async def aclose(self) -> None:
+        """Close the connection pool this model opened on the running event loop."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
 
     def _arguments(self, request: ModelRequest) -> dict[str, Any]:
         arguments: dict[str, Any] = {
@@ -139,3 +149,9 @@ class OpenAIModel:
             for index, slot in sorted(calls.items())
         ]
         yield ModelResponse("".join(text) or None, tool_calls, usage, finish_reason)
+
+
+async def close_loop_clients() -> None:
+    """Close every client opened on the running loop (before the loop itself closes)."""
+    for model in list(_LIVE):
+        await model.aclose()

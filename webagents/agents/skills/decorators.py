@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -53,6 +54,7 @@ SCOPES: Final[tuple[str, ...]] = get_args(Scope)
 
 DEFAULT_PRIORITY: Final = 50
 _MARKER: Final = "__webagents_member__"
+_TOOL_NAME: Final = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +100,8 @@ def _mark(func: F, options: MemberOptions, decorator: str) -> F:
     if existing is not None:
         raise DefinitionError(
             f"{func.__qualname__} carries two webagents decorators (@{decorator} and "
-            f"{type(existing).__name__}); give each role its own method"
+            f"@{type(existing).__name__.removesuffix('Options').lower()}); give each role "
+            f"its own method"
         )
     setattr(func, _MARKER, options)
     return func
@@ -107,6 +110,14 @@ def _mark(func: F, options: MemberOptions, decorator: str) -> F:
 def _positional(func: Callable[..., Any]) -> list[inspect.Parameter]:
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     return [p for p in inspect.signature(func).parameters.values() if p.kind in kinds]
+
+
+def _required_keyword_only(func: Callable[..., Any]) -> bool:
+    """True when ``func`` has a keyword-only parameter without a default (never passed)."""
+    return any(
+        p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
+        for p in inspect.signature(func).parameters.values()
+    )
 
 
 def _check_priority(priority: object, decorator: str) -> int:
@@ -140,9 +151,14 @@ def tool(
     A parameter named ``context`` (or annotated ``Context``) receives the run's Context and is
     hidden from the model. ``scope`` limits who may use it: ``all``, ``owner`` or ``admin``.
     """
+    if isinstance(func, str):
+        raise DefinitionError(f"@tool takes keyword options: write @tool(name={func!r})")
     options = ToolOptions(name=name, description=description, scope=_check_scope(scope))
-    if name is not None and not name.replace("_", "").replace("-", "").isalnum():
-        raise DefinitionError(f"tool name {name!r} may only use letters, digits, '_' and '-'")
+    if name is not None and (not isinstance(name, str) or not _TOOL_NAME.fullmatch(name)):
+        raise DefinitionError(
+            f"tool name {name!r} must be 1-64 ASCII letters, digits, '_' or '-' "
+            f"(what model APIs accept)"
+        )
 
     def decorate(f: F) -> F:
         return _mark(f, options, "tool")
@@ -211,6 +227,7 @@ def handoff(
         params = _positional(f)
         names = [p.name for p in params]
         shape_ok = len(params) == 2 or (len(params) == 3 and names[2] == "context")
+        shape_ok = shape_ok and not _required_keyword_only(f)
         if not shape_ok:
             raise DefinitionError(
                 f"@handoff condition {f.__qualname__}{inspect.signature(f)} must take "
@@ -239,7 +256,11 @@ def prompt(priority: Any = DEFAULT_PRIORITY) -> Any:
 
     def decorate(f: F) -> F:
         params = _positional(f)
-        if len(params) not in (1, 2) or (len(params) == 2 and params[1].name != "context"):
+        if (
+            len(params) not in (1, 2)
+            or (len(params) == 2 and params[1].name != "context")
+            or _required_keyword_only(f)
+        ):
             raise DefinitionError(
                 f"@prompt method {f.__qualname__}{inspect.signature(f)} must take (self) or "
                 f"(self, context)"

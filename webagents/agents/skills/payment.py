@@ -1,9 +1,9 @@
 """``PaymentSkill``: user balances kept in a SQLite ledger.
 
-Moneys are ``Decimal`` values stored as integer micro-units (millionths), so sums are exact.
+Amounts are ``Decimal`` values stored as integer micro-units (millionths), so sums are exact.
 Every write runs in one ``BEGIN IMMEDIATE`` transaction on a connection of its own: SQLite's
 write lock serialises writers across threads and processes, the busy timeout makes a writer wait
-for the lock instead of failing, and a balance read inside the transaction cannot be raced by
+for that lock instead of failing, and a balance read inside the transaction cannot be raced by
 another charge. WAL mode lets readers proceed while a write is in progress.
 """
 
@@ -33,7 +33,7 @@ __all__ = ["Kind", "Ledger", "Money", "PaymentError", "PaymentSkill"]
 Money: TypeAlias = Decimal | int | str
 Kind: TypeAlias = Literal["charge", "credit", "refund"]
 MICROS = 10**6
-_MAX_MICROS = 2**63 - 1  # the largest SQLite INTEGER; beyond it SQLite silently uses REAL
+_MAX_MICROS = 2**63 - 1  # the largest SQLite INTEGER; past it SQLite silently switches to REAL
 _MAX_AMOUNT = Decimal(_MAX_MICROS // MICROS)
 
 _SCHEMA = """
@@ -58,10 +58,7 @@ CREATE INDEX IF NOT EXISTS transactions_key ON transactions(idempotency_key);
 CREATE INDEX IF NOT EXISTS transactions_refunds ON transactions(refunds);
 CREATE INDEX IF NOT EXISTS transactions_user ON transactions(user_id, id);
 """
-_COLUMNS = (
-    "id, kind, amount_micros, description, idempotency_key, created_at, refunds, "
-    "balance_after_micros"
-)
+_COLUMNS = "id, kind, amount_micros, description, idempotency_key, created_at, refunds"
 
 
 class PaymentError(WebAgentsError, ValueError):
@@ -69,7 +66,7 @@ class PaymentError(WebAgentsError, ValueError):
 
 
 def to_micros(amount: Money) -> int:
-    """Convert an amount to micro-units, rejecting anything that would not be exact or positive."""
+    """Convert an amount to micro-units, rejecting anything that is not exact and positive."""
     if isinstance(amount, float):
         raise TypeError(
             f"amount {amount!r} is a float, which cannot hold money exactly; "
@@ -85,11 +82,11 @@ def to_micros(amount: Money) -> int:
         raise ValueError(f"amount must be a positive number, got {amount!r}")
     if value > _MAX_AMOUNT:
         raise ValueError(f"amount {value} is too large; the ledger holds at most {_MAX_AMOUNT}")
-    # adjusted() < -6 means below 0.000001: rejected before Fraction builds a huge denominator
+    # adjusted() < -6 is below 0.000001: rejected before Fraction builds a huge denominator
     if value.adjusted() < -6 or (micros := Fraction(value) * MICROS).denominator != 1:
         raise ValueError(
-            f"amount {value} has more than 6 decimal places; round it first, e.g. "
-            f"amount.quantize(Decimal('0.000001'))"
+            f"amount {value} has more than 6 decimal places; round it first, "
+            f"e.g. amount.quantize(Decimal('0.000001'))"
         )
     return int(micros)
 
@@ -101,30 +98,24 @@ def from_micros(micros: int) -> Decimal:
         return Decimal(micros) / MICROS
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 def _check_name(value: object, what: str, *, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if not isinstance(value, str) or not value:
+    if (value is not None or not optional) and (not isinstance(value, str) or not value):
         raise TypeError(f"{what} must be a non-empty str, got {value!r}")
 
 
 class Ledger:
     """The SQL of the ledger: synchronous, thread-safe, one connection per operation.
 
-    A connection per operation means nothing is shared between threads and nothing stays open
-    to leak; the process-local lock only makes this process's writers queue in Python rather
-    than poll SQLite's busy handler (other processes are kept out by SQLite's own lock).
+    A connection per operation shares nothing between threads and leaves nothing open to leak.
+    The lock only makes this process's writers queue in Python rather than poll SQLite's busy
+    handler; other processes are kept out by SQLite's own write lock.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
         if str(path) == ":memory:":
             raise ValueError(
-                "the ledger needs a file, since each operation opens its own connection; "
-                "pass a path such as config={'db': 'ledger.db'}"
+                "each operation opens its own connection, so the ledger needs a file; pass a "
+                "path, e.g. PaymentSkill({'db': 'ledger.db'})"
             )
         self.path = Path(path)
         self.busy_timeout = busy_timeout
@@ -132,25 +123,30 @@ class Ledger:
         self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
-        # timeout= is sqlite3_busy_timeout; isolation_level=None lets us issue BEGIN ourselves.
+        # timeout= sets SQLite's busy_timeout; isolation_level=None lets us issue BEGIN ourselves
         return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
 
     def open(self) -> None:
         """Create the directory and file, switch to WAL and create the schema; idempotent."""
         with self._lock:
-            if self._ready:
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as conn:
-                conn.execute("PRAGMA journal_mode=WAL").fetchall()
-                conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-            self._ready = True
+            if not self._ready:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with closing(self._connect()) as conn:
+                    conn.execute("PRAGMA journal_mode=WAL").fetchall()
+                    conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+                self._ready = True
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         self.open()
         with self._lock, closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise PaymentError(
+                    f"ledger {self.path} stayed locked by another writer for {self.busy_timeout}s "
+                    f"({exc}); raise config['busy_timeout'] or find the stuck process"
+                ) from exc
             try:
                 yield conn
             except BaseException:
@@ -160,41 +156,9 @@ class Ledger:
 
     @staticmethod
     def _balance(conn: sqlite3.Connection, user_id: str) -> int:
-        row = conn.execute(
-            "SELECT balance_micros FROM accounts WHERE user_id = ?", (user_id,)
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    @staticmethod
-    def _replay(
-        conn: sqlite3.Connection,
-        user_id: str,
-        key: str | None,
-        kind: str,
-        micros: int | None,
-        refunds: int | None = None,
-    ) -> int | None:
-        """The balance after the first operation made with ``key``, or None if the key is new.
-
-        Keys are unique across users and kinds, so a retry can only repeat the same operation;
-        anything else is a bug in the caller and raises rather than moving money.
-        """
-        if key is None:
-            return None
-        row = conn.execute(
-            "SELECT user_id, kind, amount_micros, refunds, balance_after_micros "
-            "FROM transactions WHERE idempotency_key = ? ORDER BY id LIMIT 1",
-            (key,),
-        ).fetchone()
-        if row is None:
-            return None
-        if (row[0], row[1], row[3]) != (user_id, kind, refunds) or micros not in (None, row[2]):
-            raise PaymentError(
-                f"idempotency key {key!r} was already used for a {row[1]} of "
-                f"{from_micros(row[2])} for user {row[0]!r}; a retry must repeat that exact "
-                f"{row[1]}, so give a new operation a new key"
-            )
-        return int(row[4])
+        row = conn.execute("SELECT balance_micros FROM accounts WHERE user_id = ?", (user_id,))
+        found = row.fetchone()
+        return int(found[0]) if found else 0
 
     def post(
         self,
@@ -207,33 +171,32 @@ class Ledger:
     ) -> Decimal | None:
         """Record one charge, credit or refund; return the new balance, or None if declined.
 
-        A charge the balance does not cover is declined and leaves no trace (so retrying its
-        key later is a fresh attempt). A refund names the charge by its ``charge_key``;
-        ``amount=None`` refunds what is left of it, and refunds never exceed the charge.
-        Replaying a ``key`` returns the first outcome. Everything, checks included, happens in
-        one BEGIN IMMEDIATE transaction, so no writer can slip between a check and its write.
+        A charge the balance does not cover is declined and leaves no trace, so retrying its
+        key later is a fresh attempt. A refund names its charge by ``charge_key``; an amount of
+        None refunds what is left of it, and refunds never add up to more than the charge.
+        Replaying a ``key`` returns the first outcome. Checks and writes share one BEGIN
+        IMMEDIATE transaction, so no other writer can slip in between them.
         """
         micros = None if amount is None else to_micros(amount)
         _check_name(user_id, "user_id")
         _check_name(key, "idempotency_key", optional=True)
+        _check_name(charge_key, "charge_key", optional=kind != "refund")
         with self._transaction() as conn:
-            charge_id = None
+            charge_id, left = None, 0
             if kind == "refund":
-                _check_name(charge_key, "charge_key")
-                charge_id, charged, refunded = self._charge_totals(conn, user_id, charge_key)
-            replayed = self._replay(conn, user_id, key, kind, micros, charge_id)
-            if replayed is not None:
-                return from_micros(replayed)
+                charge_id, left = self._refundable(conn, user_id, charge_key)
+            if key is not None:
+                replayed = self._replay(conn, key, (user_id, kind, charge_id), micros)
+                if replayed is not None:
+                    return from_micros(replayed)
             if kind == "refund":
-                left = charged - refunded
-                micros = left if micros is None else micros
-                if micros > left or left == 0:
+                wanted, micros = ("the rest", left) if micros is None else (amount, micros)
+                if micros > left or micros == 0:
                     raise PaymentError(
-                        f"cannot refund {from_micros(micros)} of charge {charge_key!r}: "
-                        f"{from_micros(charged)} was charged and {from_micros(refunded)} already "
-                        f"refunded, so at most {from_micros(left)} can be refunded"
+                        f"cannot refund {wanted} of charge {charge_key!r}: at most "
+                        f"{from_micros(left)} of it is left to refund"
                     )
-            if micros is None:
+            elif micros is None:
                 raise TypeError(f"a {kind} needs an amount; only a refund may leave it out")
             balance = self._balance(conn, user_id)
             new_balance = balance - micros if kind == "charge" else balance + micros
@@ -246,31 +209,54 @@ class Ledger:
                 "ON CONFLICT (user_id) DO UPDATE SET balance_micros = excluded.balance_micros",
                 (user_id, new_balance),
             )
+            created_at = datetime.now(UTC).isoformat()
             conn.execute(
                 "INSERT INTO transactions (user_id, kind, amount_micros, description, "
                 "idempotency_key, created_at, refunds, balance_after_micros) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (user_id, kind, micros, description, key, _now(), charge_id, new_balance),
+                (user_id, kind, micros, description, key, created_at, charge_id, new_balance),
             )
             return from_micros(new_balance)
 
     @staticmethod
-    def _charge_totals(
-        conn: sqlite3.Connection, user_id: str, charge_key: str | None
-    ) -> tuple[int, int, int]:
-        """The id and amount of the charge made with ``charge_key``, and what it had refunded."""
+    def _refundable(conn: sqlite3.Connection, user_id: str, key: str | None) -> tuple[int, int]:
+        """The id of the user's charge made with ``key`` and how much of it is unrefunded."""
         row = conn.execute(
-            "SELECT c.id, c.amount_micros, COALESCE(SUM(r.amount_micros), 0) "
+            "SELECT c.id, c.amount_micros - COALESCE(SUM(r.amount_micros), 0) "
             "FROM transactions c LEFT JOIN transactions r ON r.refunds = c.id "
             "WHERE c.user_id = ? AND c.idempotency_key = ? AND c.kind = 'charge' GROUP BY c.id",
-            (user_id, charge_key),
+            (user_id, key),
         ).fetchone()
         if row is None:
             raise PaymentError(
-                f"user {user_id!r} has no charge with idempotency key {charge_key!r}; pass the "
+                f"user {user_id!r} has no charge with idempotency key {key!r}; pass the "
                 f"idempotency_key that was given to charge_user"
             )
-        return int(row[0]), int(row[1]), int(row[2])
+        return int(row[0]), int(row[1])
+
+    @staticmethod
+    def _replay(
+        conn: sqlite3.Connection, key: str, first: tuple[str, str, int | None], micros: int | None
+    ) -> int | None:
+        """The balance after the operation first made with ``key``; None if the key is new.
+
+        A key names one operation (user, kind, charge refunded, amount). Reusing it for another
+        is a caller bug, so it raises rather than guess which of the two was meant.
+        """
+        row = conn.execute(
+            "SELECT user_id, kind, refunds, amount_micros, balance_after_micros "
+            "FROM transactions WHERE idempotency_key = ? ORDER BY id LIMIT 1",
+            (key,),
+        ).fetchone()
+        if row is None:
+            return None
+        if tuple(row[:3]) != first or micros not in (None, row[3]):
+            raise PaymentError(
+                f"idempotency key {key!r} was already used for a {row[1]} of "
+                f"{from_micros(row[3])} for user {row[0]!r}; a retry must repeat that exact "
+                f"{row[1]}, so give a new operation a new key"
+            )
+        return int(row[4])
 
     def balance(self, user_id: str) -> Decimal:
         """The balance of ``user_id``; 0 for a user the ledger has never seen."""
@@ -287,23 +273,27 @@ class Ledger:
         self.open()
         with closing(self._connect()) as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM transactions WHERE user_id = ? ORDER BY id DESC LIMIT ?",
+                f"SELECT {_COLUMNS}, balance_after_micros FROM transactions "
+                "WHERE user_id = ? ORDER BY id DESC LIMIT ?",
                 (user_id, limit),
             ).fetchall()
-        names = [name.strip() for name in _COLUMNS.split(",")]
-        statement = [dict(zip(names, row, strict=True)) for row in rows]
-        for entry in statement:
-            entry["amount"] = from_micros(entry.pop("amount_micros"))
-            entry["balance_after"] = from_micros(entry.pop("balance_after_micros"))
-        return statement
+        names = [*_COLUMNS.replace("_micros", "").split(", "), "balance_after"]
+        money = ("amount", "balance_after")
+        return [
+            {
+                name: from_micros(v) if name in money else v
+                for name, v in zip(names, row, strict=True)
+            }
+            for row in rows
+        ]
 
 
 class PaymentSkill(Skill):
     """User balances: charge, credit and refund from code; the model may only read a balance.
 
-    Moving money is deliberately not a tool: what the model does can be steered by whatever
-    text reaches it (a user, a web page, another agent), so charges and credits are made by
-    code that has decided a charge is due, and the model only gets ``check_balance``.
+    Moving money is deliberately not a tool: a model's actions can be steered by any text that
+    reaches it (a user, a web page, another agent), so only code that has decided a charge is
+    due moves money, and the model gets the read-only ``check_balance``.
 
     Config: ``db``, the ledger file (default ``ledger.db`` in ``$WEBAGENTS_HOME``, itself
     defaulting to ``~/.webagents``, read on first use); ``busy_timeout``, the seconds a write
@@ -345,20 +335,20 @@ class PaymentSkill(Skill):
         Retrying with the same ``idempotency_key`` charges at most once; see ``Ledger.post``.
         """
         ledger = self.ledger
-        result = await asyncio.to_thread(
+        new_balance = await asyncio.to_thread(
             ledger.post, "charge", user_id, amount, description, idempotency_key
         )
-        return result is not None
+        return new_balance is not None
 
     async def credit(
         self, user_id: str, amount: Money, description: str = "", idempotency_key: str | None = None
     ) -> Decimal:
         """Add ``amount`` and return the new balance."""
         ledger = self.ledger
-        result = await asyncio.to_thread(
+        new_balance = await asyncio.to_thread(
             ledger.post, "credit", user_id, amount, description, idempotency_key
         )
-        return result or Decimal(0)  # never None: only a charge is declined
+        return new_balance or Decimal(0)  # never None: only a charge is declined
 
     async def refund(
         self,
@@ -374,10 +364,10 @@ class PaymentSkill(Skill):
         Returns the new balance; refunding more than is left of the charge raises PaymentError.
         """
         ledger = self.ledger
-        result = await asyncio.to_thread(
+        new_balance = await asyncio.to_thread(
             ledger.post, "refund", user_id, amount, description, idempotency_key, charge_key
         )
-        return result or Decimal(0)  # never None: only a charge is declined
+        return new_balance or Decimal(0)  # never None: only a charge is declined
 
     async def get_balance(self, user_id: str) -> Decimal:
         """The balance of ``user_id``; 0 for unknown users."""
