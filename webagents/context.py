@@ -91,16 +91,30 @@ class Context(MutableMapping[str, Any]):
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: expose data keys as attributes.
+        if name.startswith("__") or name == "_data":
+            raise AttributeError(name)
         try:
             return self._data[name]
         except KeyError:
             raise AttributeError(f"Context has no attribute or key {name!r}") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _ATTRIBUTES:
+        if name in _ATTRIBUTES or name == "_data":
             object.__setattr__(self, name, value)
         else:
             self._data[name] = value
+
+    def __copy__(self) -> Context:
+        return Context(
+            agent_name=self.agent_name,
+            messages=self.messages,
+            run_id=self.run_id,
+            peer_user_id=self.peer_user_id,
+            session_id=self.session_id,
+            scope=self.scope,
+            agent=self.agent,
+            data=self._data,
+        )
 
     def data(self) -> dict[str, Any]:
         """The mapping part as a plain dict (a shallow copy)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
@@ -237,8 +238,11 @@ class BaseAgent:
         from webagents.agents.runner import Run
 
         run = await Run.start(self, messages, session_id, user_id, context, scope, streaming=True)
-        async for event in run.stream():
-            yield event
+        # Closing this generator (break + aclosing, aclose) closes the run's stream at once,
+        # which cancels the run task instead of leaving it to garbage collection.
+        async with contextlib.aclosing(run.stream()) as events:
+            async for event in events:
+                yield event
 
     def run_sync(
         self,

@@ -35,6 +35,15 @@ if TYPE_CHECKING:
 __all__ = ["Decision", "carried_history", "evaluate_conditions", "hand_off", "transfer_call"]
 
 
+_HANDOFF_KEYS = (
+    "handoff_agent",
+    "handoff_metadata",
+    "handoff_reason",
+    "handoff_trigger",
+    "handoff_context",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     target: str
@@ -171,6 +180,8 @@ async def hand_off(
             await run.hooks(source, "before_handoff")
         except HandoffError as veto:
             error = f"vetoed: {veto}"
+    # This handoff's keys, restored for its after-hooks once nested handoffs overwrote them.
+    own_keys = {key: run.context.get(key) for key in _HANDOFF_KEYS}
     # Reserve the record's place so nested handoffs are listed after this one.
     record_index = len(run.records)
     run.records.append(_record(decision, source, name, error is None, error, started))
@@ -179,8 +190,14 @@ async def hand_off(
     if error is None and target is not None:
         payload = dict(run.context.get("handoff_context") or {})
         metadata = run.context.get("handoff_metadata")
-        if isinstance(metadata, dict):  # a before-hook may have replaced the metadata
-            decision = Decision(name, decision.reason, metadata, decision.trigger)
+        reason = run.context.get("handoff_reason")
+        if isinstance(metadata, dict) or isinstance(reason, str):  # a before-hook may have
+            decision = Decision(  # replaced the metadata or the reason
+                name,
+                reason if isinstance(reason, str) and reason else decision.reason,
+                metadata if isinstance(metadata, dict) else decision.metadata,
+                decision.trigger,
+            )
         if transfer_message is not None:
             transfer_message["content"] = f"Transferred to {name}; {name} now handles this."
         run.emit(HandoffTransfer(source.name, source.name, name, decision.reason, decision.trigger))
@@ -198,6 +215,8 @@ async def hand_off(
                 duration = (time.perf_counter() - started) * 1000
                 run.append(view, {"role": "assistant", "content": response})
                 run.emit(AgentCompleted(name, response))
+        except HookError:  # a bug in user code propagates, naming Skill.method
+            raise
         except Exception as failure:  # the target raising is a failed handoff, not a crash
             del run.transcript[transcript_mark:]
             del run.chain[chain_mark:]
@@ -218,6 +237,7 @@ async def hand_off(
         "agent": run.active.name if error is None else name,
         "error": error,
     }
+    run.context.update(own_keys)
     return await _after_handoff(run, source, view, result)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from pydantic_core import to_json
@@ -22,6 +22,7 @@ from webagents.agents.dispatch import call_user, run_hooks
 from webagents.agents.registry import get_registry
 from webagents.agents.result import HandoffRecord, RunResult
 from webagents.agents.sessions import SessionState
+from webagents.agents.skills.decorators import SCOPES
 from webagents.agents.skills.schema import ToolArgumentsError
 from webagents.context import Context, current_context
 from webagents.errors import AgentConfigError, InvalidRequestError, MaxTurnsExceeded
@@ -103,6 +104,8 @@ class Run:
         *,
         streaming: bool = False,
     ) -> Run:
+        if scope not in SCOPES:
+            raise InvalidRequestError(f"run(scope={scope!r}) must be one of {', '.join(SCOPES)}")
         incoming = normalise_messages(messages)
         active = agent
         transcript = incoming
@@ -171,7 +174,7 @@ class Run:
             session_id=self.session_id,
         )
 
-    async def stream(self) -> AsyncIterator[RunEvent]:
+    async def stream(self) -> AsyncGenerator[RunEvent, None]:
         queue: asyncio.Queue[object] = asyncio.Queue()
         self.queue = queue
 
@@ -212,7 +215,7 @@ class Run:
             await self.hooks(agent, "on_connection")
         if first:
             await self.hooks(agent, "on_message")
-        if agent.capabilities.conditions and self.transfers < self.max_handoffs:
+        if agent.capabilities.conditions:  # a refused hit is reported (bounds)
             decision = await handoffs.evaluate_conditions(self, agent, latest_user_text(view))
             if decision is not None:
                 answer = await handoffs.hand_off(self, agent, view, decision)
@@ -245,6 +248,9 @@ class Run:
             if "after_llm_call" in agent.capabilities.hooks:
                 self.context["llm_response"] = response
                 await self.hooks(agent, "after_llm_call")
+                replaced = self.context.get("llm_response")
+                if isinstance(replaced, ModelResponse):  # a hook may substitute the response
+                    response = replaced
             self.append(view, response.to_message())
             if not response.tool_calls:
                 content = response.content or ""

@@ -136,6 +136,13 @@ class PluginRegistry:
         plugin_name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         if plugin_name in self.plugins:
             raise ValueError(f"a plugin named {plugin_name!r} is already registered")
+        try:
+            hash(plugin)  # pluggy keeps plugins in sets
+        except TypeError:
+            raise TypeError(
+                f"plugin {plugin_name!r} is a {type(plugin).__name__}, which is unhashable; "
+                f"register a module, a class or an instance of an ordinary class"
+            ) from None
         self._manager.register(plugin, name=plugin_name)
         try:
             _check_hook_names(self._manager, plugin, plugin_name)

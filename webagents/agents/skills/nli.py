@@ -83,7 +83,9 @@ class NLISkill(Skill):
     ) -> dict[str, Any]:
         """Ask ``agent`` (then its fallbacks) ``message``, after the optional ``messages``.
 
-        Returns ``{"success", "response", "agent", "error", "attempts", "latency_ms"}``.
+        Returns ``{"success", "response", "agent", "error", "attempts", "latency_ms"}``;
+        ``response`` is present only on success, so ``result.get("response", default)`` gives
+        the caller's default when the agent could not answer.
         """
         started = time.perf_counter()
         conversation = [
@@ -137,11 +139,9 @@ def _outcome(
     attempts: int,
     started: float,
 ) -> dict[str, Any]:
-    return {
-        "success": success,
-        "response": response,
-        "agent": agent,
-        "error": error,
-        "attempts": attempts,
-        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-    }
+    outcome: dict[str, Any] = {"success": success, "agent": agent, "error": error}
+    if success:
+        outcome["response"] = response
+    outcome["attempts"] = attempts
+    outcome["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return outcome
