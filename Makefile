@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check webagents tests examples plugins
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict webagents $(PLUGIN_PACKAGES)
+	$(BIN)/mypy --strict webagents $(PLUGIN_PACKAGES) tests/test_typing.py
 
 test: unit lint typecheck
 

@@ -55,7 +55,9 @@ def plugins_command(as_json: bool) -> None:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
     for error in errors:
         click.secho(f"failed: {error['error']}", fg="red", err=True)
 

@@ -101,7 +101,7 @@ class NLISkill(Skill):
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                errors.append(f"{name}: {error}")
+                errors.append(f"{name}: {str(error) or type(error).__name__}")  # TimeoutError: ""
                 continue
             return _outcome(True, response, answered_by, None, attempts, started)
         return _outcome(False, None, agent, "; ".join(errors), attempts, started)

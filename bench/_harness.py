@@ -1,0 +1,128 @@
+"""Timing helpers shared by ``workloads_ours.py`` and ``workloads_peer.py`` (stdlib only).
+
+Both workload files run in their own virtualenv, so this module must import nothing but the
+standard library. Each workload file ends with ``cli(WORKLOADS)``: ``python FILE WORKLOAD
+--size N --rounds R --round-ms MS [--url URL]`` prints one JSON line of results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import inspect
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+__all__ = ["cli", "cold_import", "measure", "median_us", "peak_rss_mb"]
+
+Op = Callable[[], Awaitable[object]]
+
+# Run in a fresh interpreter: seconds to import the module, and peak RSS in KiB afterwards.
+_IMPORT_PROBE = (
+    "import resource, time\n"
+    "started = time.perf_counter()\n"
+    "{statement}\n"
+    "elapsed = time.perf_counter() - started\n"
+    "print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def median_us(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e6
+
+
+async def measure(
+    ops: Mapping[str, Op], *, rounds: int, round_s: float, min_warmup: int = 3
+) -> dict[str, list[float]]:
+    """Seconds per call of each op, one figure per round.
+
+    Each op is first warmed up (at least ``min_warmup`` calls and ``round_s`` seconds), which
+    also sizes its batch so a round takes about ``round_s``. Then every round times one batch
+    of each op in turn (interleaved, so drift hits all ops alike), after a ``gc.collect()``.
+    """
+    batch: dict[str, int] = {}
+    for name, op in ops.items():
+        calls, started = 0, time.perf_counter()
+        while True:
+            await op()
+            calls += 1
+            elapsed = time.perf_counter() - started
+            if calls >= min_warmup and elapsed >= round_s:
+                break
+        batch[name] = max(1, round(round_s * calls / elapsed))
+    samples: dict[str, list[float]] = {name: [] for name in ops}
+    for _ in range(rounds):
+        for name, op in ops.items():
+            size = batch[name]
+            gc.collect()
+            started = time.perf_counter()
+            for _ in range(size):
+                await op()
+            samples[name].append((time.perf_counter() - started) / size)
+    return samples
+
+
+def cold_import(statement: str, rounds: int) -> dict[str, Any]:
+    """Time ``statement`` (an import) in ``rounds`` fresh interpreters, after one discarded
+    run (which also writes bytecode caches); the bare interpreter's RSS is the baseline."""
+
+    def probe(code: str) -> tuple[float, float]:
+        out = subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        ).stdout.split()
+        return float(out[0]), int(out[1]) / 1024
+
+    code = _IMPORT_PROBE.format(statement=statement)
+    probe(code)
+    runs = [probe(code) for _ in range(max(1, rounds))]
+    baseline = probe(_IMPORT_PROBE.format(statement="pass"))[1]
+    rss = statistics.median(r[1] for r in runs)
+    return {
+        "import_s": statistics.median(r[0] for r in runs),
+        "import_rss_mb": rss,
+        "import_rss_delta_mb": rss - baseline,
+        "baseline_rss_mb": baseline,
+        "rounds": len(runs),
+    }
+
+
+def cli(workloads: Mapping[str, Callable[..., Any]]) -> None:
+    """``python FILE WORKLOAD [--size N] [--rounds R] [--round-ms MS] [--url URL]``: run one
+    workload and print its results as one JSON line (with this process's peak RSS)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("workload", choices=sorted(workloads))
+    parser.add_argument("--size", type=int, help="chain length, or concurrent runs")
+    parser.add_argument("--rounds", type=int, help="measured rounds (the median is reported)")
+    parser.add_argument("--round-ms", type=float, help="target duration of one round")
+    parser.add_argument("--url", help="http: an OpenAI-compatible base URL (default: own server)")
+    args = parser.parse_args()
+    func = workloads[args.workload]
+    given = {
+        "size": args.size,
+        "rounds": args.rounds,
+        "round_s": args.round_ms / 1000 if args.round_ms is not None else None,
+        "url": args.url,
+    }
+    accepted = inspect.signature(func).parameters
+    kwargs = {key: value for key, value in given.items() if value is not None and key in accepted}
+    result = func(**kwargs)
+    if inspect.isawaitable(result):
+        result = asyncio.run(_await(result))
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result), flush=True)
+
+
+async def _await(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
