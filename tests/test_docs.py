@@ -8,7 +8,7 @@
   fenced as ```` ```python title="test_<name>.py" ```` is a pytest file, written to a temporary
   directory and run by pytest in a subprocess. Fragments are fenced as ```` ```py ```` or
   ```` ```python title="fragment" ```` and are not run;
-- relative links between the pages point at pages that exist.
+- relative links between the pages point at pages and headings that exist.
 """
 
 from __future__ import annotations
@@ -55,6 +55,15 @@ class Block:
     def id(self) -> str:
         return f"{self.page}:{self.line}"
 
+    @property
+    def kind(self) -> str | None:
+        """ "exec" for a runnable snippet, "pytest" for a test module, None for the rest."""
+        if self.lang != "python":
+            return None
+        if self.title is None:
+            return "exec"
+        return "pytest" if self.title.startswith("test_") else None
+
 
 def blocks(page: str) -> list[Block]:
     """The fenced code blocks of ``docs/<page>`` (fences at the start of a line)."""
@@ -79,25 +88,14 @@ def blocks(page: str) -> list[Block]:
 
 
 def runnable(kind: str) -> list[Block]:
-    selected = []
-    for page in RUNNABLE_PAGES:
-        for block in blocks(page):
-            if block.lang != "python":
-                continue
-            if block.title is None and kind == "exec":
-                selected.append(block)
-            elif block.title is not None and block.title.startswith("test_") and kind == "pytest":
-                selected.append(block)
-    return selected
+    return [block for page in RUNNABLE_PAGES for block in blocks(page) if block.kind == kind]
 
 
 def section(text: str, heading: str) -> str:
     """The text under the ``## heading`` line up to the next heading of level 1 or 2."""
     lines = text.splitlines()
     start = lines.index(heading) + 1
-    end = next(
-        (i for i in range(start, len(lines)) if re.match(r"#{1,2} ", lines[i])), len(lines)
-    )
+    end = next((i for i in range(start, len(lines)) if re.match(r"#{1,2} ", lines[i])), len(lines))
     return "\n".join(lines[start:end])
 
 
@@ -129,13 +127,25 @@ def test_every_event_type_is_documented_with_its_fields() -> None:
             assert f"`{field.name}`" in body, f"{heading} does not describe field {field.name!r}"
 
 
-def test_the_index_links_to_pages_that_exist() -> None:
+def anchors(page: str) -> set[str]:
+    """The heading anchors of ``docs/<page>``, slugged as GitHub and MkDocs do."""
+    text = re.sub(r"^```.*?^```", "", (DOCS / page).read_text(), flags=re.M | re.S)
+    headings = re.findall(r"^#{1,6} (.+)$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_links_between_pages_resolve() -> None:
     broken = []
-    for page in sorted(DOCS.glob("*.md")):
-        for target in re.findall(r"\]\(([\w./-]+\.md)(?:#[\w-]*)?\)", page.read_text()):
-            if not (DOCS / target).is_file() and target not in PENDING_PAGES:
-                broken.append(f"{page.name} -> {target}")
-    assert not broken, f"links to missing pages: {broken}"
+    for path in sorted(DOCS.glob("*.md")):
+        text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S)
+        for target, anchor in re.findall(r"\]\(([\w./-]*\.md)?(?:#([\w-]+))?\)", text):
+            page = target or path.name
+            if not (DOCS / page).is_file():
+                if page not in PENDING_PAGES:
+                    broken.append(f"{path.name} -> {page}")
+            elif anchor and anchor not in anchors(page):
+                broken.append(f"{path.name} -> {page}#{anchor}")
+    assert not broken, f"links to missing pages or headings: {broken}"
 
 
 def test_each_runnable_page_has_runnable_snippets() -> None:
