@@ -12,6 +12,7 @@ import asyncio
 import gc
 import inspect
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -20,23 +21,38 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-__all__ = ["cli", "cold_import", "measure", "median_us", "peak_rss_mb"]
+__all__ = ["cli", "cold_import", "measure", "measure_batches", "median_us", "peak_rss_mb"]
 
 Op = Callable[[], Awaitable[object]]
 
-# Run in a fresh interpreter: seconds to import the module, and peak RSS in KiB afterwards.
+# Run in a fresh interpreter: seconds to import the module, then peak RSS in MiB.
 _IMPORT_PROBE = (
-    "import resource, time\n"
+    "import time\n"
     "started = time.perf_counter()\n"
     "{statement}\n"
     "elapsed = time.perf_counter() - started\n"
-    "print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    "import sys\n"
+    "sys.path.insert(0, {here!r})\n"
+    "from _harness import peak_rss_mb\n"
+    "print(elapsed, peak_rss_mb())\n"
 )
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size so far, in MiB.
+
+    On Linux this is ``VmHWM`` from ``/proc/self/status``: ``getrusage``'s ``ru_maxrss``
+    carries the parent's peak over ``fork``/``exec``, so a child started by a big parent
+    would report at least the parent's size.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux, B on macOS
 
 
 def median_us(samples: list[float]) -> float:
@@ -74,6 +90,29 @@ async def measure(
     return samples
 
 
+async def measure_batches(batch: Op, warmup: Op, *, rounds: int, round_s: float) -> list[float]:
+    """Seconds per call of ``batch`` (a big, slow op), one figure per round.
+
+    Warms up with three calls of ``warmup`` (the same work at a smaller size, so a slow
+    framework is not paying for a full-size warm-up), then each round, after a
+    ``gc.collect()``, repeats ``batch`` until ``round_s`` has passed (at least once).
+    """
+    for _ in range(3):
+        await warmup()
+    samples: list[float] = []
+    for _ in range(rounds):
+        gc.collect()
+        calls, started = 0, time.perf_counter()
+        while True:
+            await batch()
+            calls += 1
+            elapsed = time.perf_counter() - started
+            if elapsed >= round_s:
+                break
+        samples.append(elapsed / calls)
+    return samples
+
+
 def cold_import(statement: str, rounds: int) -> dict[str, Any]:
     """Time ``statement`` (an import) in ``rounds`` fresh interpreters, after one discarded
     run (which also writes bytecode caches); the bare interpreter's RSS is the baseline."""
@@ -82,12 +121,13 @@ def cold_import(statement: str, rounds: int) -> dict[str, Any]:
         out = subprocess.run(
             [sys.executable, "-c", code], check=True, capture_output=True, text=True
         ).stdout.split()
-        return float(out[0]), int(out[1]) / 1024
+        return float(out[0]), float(out[1])
 
-    code = _IMPORT_PROBE.format(statement=statement)
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = _IMPORT_PROBE.format(statement=statement, here=here)
     probe(code)
     runs = [probe(code) for _ in range(max(1, rounds))]
-    baseline = probe(_IMPORT_PROBE.format(statement="pass"))[1]
+    baseline = probe(_IMPORT_PROBE.format(statement="pass", here=here))[1]
     rss = statistics.median(r[1] for r in runs)
     return {
         "import_s": statistics.median(r[0] for r in runs),

@@ -867,7 +867,7 @@ async def test_resilient_handoff_primary_expert_answers() -> None:
 @pytest.mark.parametrize("primary", ["missing", "raising"])
 async def test_resilient_handoff_falls_back_to_general_assistant(primary: str) -> None:
     forget("primary-expert")
-    keep_alive = []  # the registry holds agents weakly
+    keep_alive = []  # the agents this test builds, held for its duration
     if primary == "raising":
         failing = ScriptedModel([error(500, "primary overloaded")])
         keep_alive.append(BaseAgent("primary-expert", model=failing))
@@ -890,7 +890,7 @@ async def test_resilient_handoff_falls_back_to_general_assistant(primary: str) -
 @pytest.mark.parametrize("general", ["missing", "raising"])
 async def test_resilient_handoff_local_response_when_fallback_fails(general: str) -> None:
     forget("primary-expert", "general-assistant")
-    keep_alive = []  # the registry holds agents weakly
+    keep_alive = []  # the agents this test builds, held for its duration
     if general == "raising":
         failing = ScriptedModel([error(503, "general down")])
         keep_alive.append(BaseAgent("general-assistant", model=failing))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -36,11 +35,11 @@ def remote_from_url(url: str) -> RemoteAgent:
 
 
 class AgentRegistry:
-    """Name -> agent. Local agents are held weakly, so a discarded agent frees its name;
-    registering a name again replaces the earlier entry (the newest agent wins)."""
+    """Name -> agent. An agent stays findable until it is unregistered or another agent takes
+    its name (the newest agent wins), so a network can be wired by names alone."""
 
     def __init__(self) -> None:
-        self._local: weakref.WeakValueDictionary[str, BaseAgent] = weakref.WeakValueDictionary()
+        self._local: dict[str, BaseAgent] = {}
         self._remote: dict[str, RemoteAgent] = {}
         self.version = 0  # bumped on every change, so agents can cache derived tool lists
 

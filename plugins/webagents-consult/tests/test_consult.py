@@ -25,7 +25,7 @@ def unique(prefix: str) -> str:
 
 
 def expert(prefix: str, *replies: ReplyLike, answer: str | None = None) -> BaseAgent:
-    """A local expert agent; keep the returned reference (the registry holds agents weakly)."""
+    """A local expert agent, registered under its name."""
     responder = (lambda request: answer) if answer is not None else None
     model = ScriptedModel(replies, responder=responder)
     return BaseAgent(unique(prefix), f"You are the {prefix} expert.", model=model)
@@ -292,6 +292,17 @@ async def test_model_calls_consult_experts_during_a_run() -> None:
             {"experts": {"finance": "finance-expert"}, "fallbacks": {"finance-expert": "b"}},
             "fallbacks['finance-expert'] must be a list of agent names",
         ),
+    ],
+    ids=[
+        "unknown-key",
+        "experts-type",
+        "blank-expert",
+        "blank-topic",
+        "duplicate-topic",
+        "zero-timeout",
+        "string-timeout",
+        "fallbacks-by-topic",
+        "fallbacks-string",
     ],
 )
 def test_bad_config_is_a_clear_error(config: dict[str, Any], expected: str) -> None:

@@ -346,6 +346,21 @@ def test_match_reports_the_rule_without_a_run() -> None:
         ({"rules": ["billing"]}, "rules[0] must be a mapping"),
         ({"default": ""}, "'default' must be an agent name or None"),
     ],
+    ids=[
+        "unknown-key",
+        "unknown-rule-key",
+        "missing-target",
+        "blank-target",
+        "empty-rule",
+        "empty-lists",
+        "keywords-string",
+        "empty-keyword",
+        "priority-type",
+        "metadata-type",
+        "rules-type",
+        "rule-type",
+        "default-blank",
+    ],
 )
 def test_bad_config_is_a_clear_error(config: dict[str, Any], expected: str) -> None:
     with pytest.raises(AgentConfigError) as raised:

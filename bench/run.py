@@ -1,0 +1,299 @@
+"""Framework overhead of webagents beside the OpenAI Agents SDK (``make bench``/``bench-quick``).
+
+Runs with the project's Python; the peer (``openai-agents==0.24.0``) lives in its own
+virtualenv, ``bench/.peer-venv``, created here if missing. Every workload runs in a fresh
+subprocess per framework (``workloads_ours.py`` / ``workloads_peer.py``), both with an
+equivalent in-process fake model that yields to the event loop once per call, so what is
+measured is the framework. Figures are medians over rounds:
+
+- ``handoff_us``: a chain of 10 agents, each transferring to the next by the model's choice
+  (transfer tool), the last answering; (chain run - one-agent run) / 9 handoffs.
+- ``run_us``: one agent answering in one turn.
+- ``tool_us``: one tool call then an answer; what the tool round trip adds to a one-turn run.
+- ``concurrent``: N = 10, 100, 1000 concurrent runs of one 3-agent chain over shared agent
+  objects, each N in a fresh process: wall time per run and peak RSS.
+  ``concurrent_us_per_run`` is the figure at 1000; ``concurrency_scaling`` = at 1000 / at 10.
+- ``import_s``: cold ``import webagents`` / ``import agents`` in fresh interpreters (RSS too).
+- ``http_overhead_ratio``: one agent turn over real HTTP against ``FakeOpenAIServer`` divided
+  by the bare ``openai`` client sending the same request to the same server (each framework
+  against the ``openai`` client of its own environment).
+
+Prints a table (figure, ours, peer, peer/ours, target, met?), then, as the last line, one
+JSON object: our figures, and the peer's under ``"peer"``. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+OURS = HERE / "workloads_ours.py"
+PEER = HERE / "workloads_peer.py"
+PEER_VENV = HERE / ".peer-venv"
+PEER_DIST, PEER_VERSION = "openai-agents", "0.24.0"
+CHAIN = 10
+SIZES = (10, 100, 1000)
+
+Figures = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    rounds: int  # handoff, run, tool
+    round_ms: float
+    concurrent_rounds: int
+    concurrent_round_ms: float
+    import_rounds: int
+    http_rounds: int
+    http_round_ms: float
+
+
+QUICK = Mode("quick", 5, 20, 1, 50, 3, 5, 20)
+FULL = Mode("full", 21, 100, 3, 200, 9, 21, 60)
+
+
+# running the two sides ---------------------------------------------------------------------
+
+
+def peer_python() -> Path:
+    """The peer's interpreter, creating its virtualenv or fixing its pin first if needed."""
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        _log(f"creating {PEER_VENV} with {PEER_DIST}=={PEER_VERSION} ...")
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+    probe = f"import importlib.metadata as m; print(m.version({PEER_DIST!r}))"
+    found = subprocess.run([python, "-c", probe], capture_output=True, text=True)
+    if found.returncode != 0 or found.stdout.strip() != PEER_VERSION:
+        pin = f"{PEER_DIST}=={PEER_VERSION}"
+        subprocess.run([python, "-m", "pip", "install", "--quiet", pin], check=True)
+    return python
+
+
+def workload(python: Path | str, script: Path, name: str, **options: Any) -> Figures:
+    """Run one workload in a fresh process; its last stdout line is a JSON object."""
+    command = [str(python), str(script), name]
+    for key, value in options.items():
+        if value is not None:
+            command += [f"--{key.replace('_', '-')}", str(value)]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=HERE.parent)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"bench: {' '.join(command)} failed (exit {done.returncode})")
+    result: Figures = json.loads(lines[-1])
+    side = "ours" if script == OURS else "peer"
+    _log(f"  {name:<10} {side:<4} {time.perf_counter() - started:6.1f} s")
+    return result
+
+
+def jobs(mode: Mode, url: str) -> list[tuple[tuple[str, ...], str, dict[str, Any]]]:
+    """(where the result goes, workload, options), in the order they run."""
+    micro = {"rounds": mode.rounds, "round_ms": mode.round_ms}
+    concurrent = {"rounds": mode.concurrent_rounds, "round_ms": mode.concurrent_round_ms}
+    return [
+        (("handoff",), "handoff", {"size": CHAIN, **micro}),
+        (("run",), "run", micro),
+        (("tool",), "tool", micro),
+        *((("concurrent", str(n)), "concurrent", {"size": n, **concurrent}) for n in SIZES),
+        (("import",), "import", {"rounds": mode.import_rounds}),
+        (
+            ("http",),
+            "http",
+            {"url": url, "rounds": mode.http_rounds, "round_ms": mode.http_round_ms},
+        ),
+    ]
+
+
+def measure(
+    sides: Mapping[str, tuple[Path | str, Path]], mode: Mode, url: str
+) -> dict[str, dict[str, Any]]:
+    """Raw results of every workload for each side; the sides alternate workload by workload,
+    so load from other processes falls on both alike."""
+    raw: dict[str, dict[str, Any]] = {side: {} for side in sides}
+    for path, name, options in jobs(mode, url):
+        for side, (python, script) in sides.items():
+            slot = raw[side]
+            for key in path[:-1]:
+                slot = slot.setdefault(key, {})
+            slot[path[-1]] = workload(python, script, name, **options)
+    return raw
+
+
+# summarising ---------------------------------------------------------------------------------
+
+
+def figures(raw: Mapping[str, Any]) -> Figures:
+    """The headline figures of one side from its raw workload results."""
+    concurrent = raw["concurrent"]
+    smallest, largest = concurrent[str(min(SIZES))], concurrent[str(max(SIZES))]
+    return {
+        "handoff_us": raw["handoff"]["handoff_us"],
+        "run_us": raw["run"]["run_us"],
+        "tool_us": raw["tool"]["tool_us"],
+        "concurrent_us_per_run": largest["us_per_run"],
+        "concurrency_scaling": largest["us_per_run"] / smallest["us_per_run"],
+        "concurrent": {
+            n: {"us_per_run": r["us_per_run"], "peak_rss_mb": r["peak_rss_mb"]}
+            for n, r in concurrent.items()
+        },
+        "import_s": raw["import"]["import_s"],
+        "import_rss_mb": raw["import"]["import_rss_mb"],
+        "import_rss_delta_mb": raw["import"]["import_rss_delta_mb"],
+        "http_overhead_ratio": raw["http"]["http_overhead_ratio"],
+        "http_agent_turn_us": raw["http"]["agent_turn_us"],
+        "http_bare_client_us": raw["http"]["bare_client_us"],
+    }
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    text: str
+    met: Callable[[Figures, Figures], bool]
+
+
+def _times_less(key: str) -> Callable[[Figures, Figures], bool]:
+    return lambda ours, peer: peer[key] >= 10 * ours[key] and ours[key] > 0
+
+
+TARGETS = (
+    Target("handoff_us", "peer/ours >= 10", _times_less("handoff_us")),
+    Target("run_us", "peer/ours >= 10", _times_less("run_us")),
+    Target("tool_us", "peer/ours >= 10", _times_less("tool_us")),
+    Target(
+        "concurrency_scaling", "ours <= 1.5", lambda ours, _: ours["concurrency_scaling"] <= 1.5
+    ),
+    Target("import_s", "ours < 0.3 s", lambda ours, _: ours["import_s"] < 0.3),
+    Target(
+        "http_overhead_ratio", "ours <= 1.15", lambda ours, _: ours["http_overhead_ratio"] <= 1.15
+    ),
+)
+
+# (label, how to read the figure, format)
+ROWS: tuple[tuple[str, Callable[[Figures], float], str], ...] = (
+    ("handoff (us per handoff)", lambda f: f["handoff_us"], "{:.1f}"),
+    ("run (us per one-turn run)", lambda f: f["run_us"], "{:.1f}"),
+    ("tool round trip (us)", lambda f: f["tool_us"], "{:.1f}"),
+    *(
+        (
+            f"concurrent N={n} (us per run)",
+            lambda f, n=n: f["concurrent"][str(n)]["us_per_run"],
+            "{:.1f}",
+        )
+        for n in SIZES
+    ),
+    *(
+        (
+            f"concurrent N={n} peak RSS (MB)",
+            lambda f, n=n: f["concurrent"][str(n)]["peak_rss_mb"],
+            "{:.1f}",
+        )
+        for n in SIZES
+    ),
+    ("concurrency scaling (1000 / 10)", lambda f: f["concurrency_scaling"], "{:.2f}"),
+    ("cold import (s)", lambda f: f["import_s"], "{:.3f}"),
+    ("cold import RSS (MB)", lambda f: f["import_rss_mb"], "{:.1f}"),
+    ("http agent turn (us)", lambda f: f["http_agent_turn_us"], "{:.0f}"),
+    ("http bare client (us)", lambda f: f["http_bare_client_us"], "{:.0f}"),
+    ("http overhead (turn / bare)", lambda f: f["http_overhead_ratio"], "{:.3f}"),
+)
+_ROW_TARGET = {
+    "handoff (us per handoff)": "handoff_us",
+    "run (us per one-turn run)": "run_us",
+    "tool round trip (us)": "tool_us",
+    "concurrency scaling (1000 / 10)": "concurrency_scaling",
+    "cold import (s)": "import_s",
+    "http overhead (turn / bare)": "http_overhead_ratio",
+}
+
+
+def summarise(ours: Figures, peer: Figures) -> tuple[str, dict[str, bool]]:
+    """The table (as text) and which targets are met."""
+    met = {target.key: bool(target.met(ours, peer)) for target in TARGETS}
+    texts = {target.key: target.text for target in TARGETS}
+    header = ("figure", "ours", "peer", "peer/ours", "target", "met?")
+    table = [header]
+    for label, read, fmt in ROWS:
+        mine, theirs = read(ours), read(peer)
+        ratio = f"{theirs / mine:.1f}x" if mine > 0 else "-"
+        key = _ROW_TARGET.get(label)
+        table.append(
+            (
+                label,
+                fmt.format(mine),
+                fmt.format(theirs),
+                ratio,
+                texts[key] if key else "",
+                ("yes" if met[key] else "NO") if key else "",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if i in (0, 4, 5) else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in table
+    ]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines), met
+
+
+def report(ours_raw: Mapping[str, Any], peer_raw: Mapping[str, Any], **extra: Any) -> Figures:
+    """The final JSON object: our figures, the peer's under ``peer``, targets met."""
+    ours, peer = figures(ours_raw), figures(peer_raw)
+    _, met = summarise(ours, peer)
+    return {**ours, "peer": peer, "targets_met": met, **extra}
+
+
+# main ----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (< 60 s)")
+    args = parser.parse_args(argv)
+    mode = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    peer = peer_python()
+
+    from webagents.testing import FakeOpenAIServer  # only now: the table needs no webagents
+
+    _log(f"bench ({mode.name}): webagents vs {PEER_DIST} {PEER_VERSION}")
+    sides = {"ours": (sys.executable, OURS), "peer": (peer, PEER)}
+    with FakeOpenAIServer() as server:
+        raw = measure(sides, mode, server.url)
+    ours_raw, peer_raw = raw["ours"], raw["peer"]
+    ours, peer_figures = figures(ours_raw), figures(peer_raw)
+    table, met = summarise(ours, peer_figures)
+    elapsed = time.perf_counter() - started
+    print(f"webagents vs {PEER_DIST} {PEER_VERSION} ({mode.name} run, {elapsed:.0f} s)")
+    print(table)
+    print(f"targets met: {sum(met.values())}/{len(met)}")
+    final = report(
+        ours_raw,
+        peer_raw,
+        mode=mode.name,
+        peer_framework=f"{PEER_DIST}=={PEER_VERSION}",
+        elapsed_s=round(elapsed, 1),
+    )
+    print(json.dumps(final), flush=True)
+    return 0
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
