@@ -57,7 +57,7 @@ class Mode:
     http_round_ms: float
 
 
-QUICK = Mode("quick", 5, 20, 1, 50, 3, 5, 20)
+QUICK = Mode("quick", 5, 20, 1, 50, 1, 5, 20)
 FULL = Mode("full", 21, 100, 3, 200, 9, 21, 60)
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["BaseAgent", "HistoryPolicy", "Messages"]
 
 Messages: TypeAlias = "str | Sequence[Mapping[str, Any]]"
+SkillSpec: TypeAlias = "Skill | str | Mapping[str, Any]"
 HistoryFilter: TypeAlias = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 HistoryPolicy: TypeAlias = "Literal['full', 'conversation', 'last_user'] | HistoryFilter"
 _HISTORY_POLICIES = ("full", "conversation", "last_user")
@@ -30,7 +31,8 @@ _HISTORY_POLICIES = ("full", "conversation", "last_user")
 class BaseAgent:
     """An agent: a name, instructions, a model, skills, tools and the agents it may hand off to.
 
-    ``skills`` maps a key to a Skill instance (or a plugin's registered skill name);
+    ``skills`` maps a key to a Skill instance, a plugin's registered skill name, or
+    ``{"name": <registered name>, "config": {...}}``;
     ``tools`` takes plain functions; ``handoffs`` lists agents (or names, or URLs) the model may
     transfer the conversation to, each offered as a ``transfer_to_<name>`` tool.
     ``max_handoffs`` bounds the handoffs of one run started at this agent; ``max_turns`` bounds
@@ -46,7 +48,7 @@ class BaseAgent:
         *,
         model: str | Model | None = None,
         description: str = "",
-        skills: Mapping[str, Skill | str] | None = None,
+        skills: Mapping[str, SkillSpec] | None = None,
         tools: Iterable[Callable[..., Any]] | None = None,
         handoffs: Iterable[BaseAgent | RemoteAgent | str] | None = None,
         max_handoffs: int = 5,
@@ -87,7 +89,7 @@ class BaseAgent:
 
     # construction ------------------------------------------------------------------------
 
-    def _attach_skills(self, skills: Mapping[str, Skill | str]) -> dict[str, Skill]:
+    def _attach_skills(self, skills: Mapping[str, SkillSpec]) -> dict[str, Skill]:
         attached: dict[str, Skill] = {}
         for key, value in skills.items():
             skill = _instantiate(self.name, key, value)
@@ -278,17 +280,28 @@ def _check_count(field: str, value: object, *, minimum: int, agent: str) -> int:
     return value
 
 
-def _instantiate(agent: str, key: str, value: Skill | str) -> Skill:
+def _instantiate(agent: str, key: str, value: SkillSpec) -> Skill:
     if isinstance(value, Skill):
         return value
-    if isinstance(value, str):
+    name: object = value
+    config: object = None
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"name", "config"}
+        name, config = value.get("name"), value.get("config")
+        if unknown or not isinstance(name, str) or not isinstance(config, Mapping | None):
+            raise AgentConfigError(
+                f"agent {agent!r}: skills[{key!r}] as a mapping takes "
+                f"{{'name': <registered skill>, 'config': {{...}}}}, got {dict(value)!r}"
+            )
+    if isinstance(name, str):
         from webagents.plugins import get_skill
 
-        skill: Skill = get_skill(value)()
+        skill_class = get_skill(name)
+        skill: Skill = skill_class(dict(config)) if isinstance(config, Mapping) else skill_class()
         return skill
     raise AgentConfigError(
-        f"agent {agent!r}: skills[{key!r}] must be a Skill instance or a registered skill "
-        f"name, got {value!r}"
+        f"agent {agent!r}: skills[{key!r}] must be a Skill instance, a registered skill "
+        f"name, or {{'name': ..., 'config': {{...}}}}; got {value!r}"
     )
 
 
