@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 PLUGIN_PACKAGES := $(foreach p,$(PLUGINS),$(wildcard $(p)webagents_*))
 
-.PHONY: demo test unit lint typecheck setup clean
+.PHONY: demo test unit lint typecheck setup clean bench bench-quick
 
 setup: $(STAMP)
 
@@ -23,13 +23,19 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check webagents tests examples plugins
-	$(BIN)/ruff format --check webagents tests examples plugins
+	$(BIN)/ruff check webagents tests examples plugins bench
+	$(BIN)/ruff format --check webagents tests examples plugins bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict webagents $(PLUGIN_PACKAGES) tests/test_typing.py
 
 test: unit lint typecheck
 
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) bench/.peer-venv

@@ -90,8 +90,32 @@ async def measure(
     return samples
 
 
-async def measure_batches(batch: Op, warmup: Op, *, rounds: int, round_s: float) -> list[float]:
-    """Seconds per call of ``batch`` (a big, slow op), one figure per round.
+class GcClock:
+    """Time spent in CPython's cyclic garbage collector while entered (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: Mapping[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+async def measure_batches(
+    batch: Op, warmup: Op, *, rounds: int, round_s: float
+) -> tuple[list[float], list[float]]:
+    """Seconds per call of ``batch`` (a big, slow op), one figure per round, and of those
+    the seconds spent in the cyclic garbage collector.
 
     Warms up with three calls of ``warmup`` (the same work at a smaller size, so a slow
     framework is not paying for a full-size warm-up), then each round, after a
@@ -100,17 +124,20 @@ async def measure_batches(batch: Op, warmup: Op, *, rounds: int, round_s: float)
     for _ in range(3):
         await warmup()
     samples: list[float] = []
+    in_gc: list[float] = []
     for _ in range(rounds):
         gc.collect()
         calls, started = 0, time.perf_counter()
-        while True:
-            await batch()
-            calls += 1
-            elapsed = time.perf_counter() - started
-            if elapsed >= round_s:
-                break
+        with GcClock() as clock:
+            while True:
+                await batch()
+                calls += 1
+                elapsed = time.perf_counter() - started
+                if elapsed >= round_s:
+                    break
         samples.append(elapsed / calls)
-    return samples
+        in_gc.append(clock.seconds / calls)
+    return samples, in_gc
 
 
 def cold_import(statement: str, rounds: int) -> dict[str, Any]:

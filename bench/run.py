@@ -11,7 +11,8 @@ measured is the framework. Figures are medians over rounds:
 - ``run_us``: one agent answering in one turn.
 - ``tool_us``: one tool call then an answer; what the tool round trip adds to a one-turn run.
 - ``concurrent``: N = 10, 100, 1000 concurrent runs of one 3-agent chain over shared agent
-  objects, each N in a fresh process: wall time per run and peak RSS.
+  objects, each N in fresh processes (3 in a full run, the median taken): wall time per run,
+  the part of it spent in CPython's cyclic garbage collector, and peak RSS.
   ``concurrent_us_per_run`` is the figure at 1000; ``concurrency_scaling`` = at 1000 / at 10.
 - ``import_s``: cold ``import webagents`` / ``import agents`` in fresh interpreters (RSS too).
 - ``http_overhead_ratio``: one agent turn over real HTTP against ``FakeOpenAIServer`` divided
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -52,13 +54,14 @@ class Mode:
     round_ms: float
     concurrent_rounds: int
     concurrent_round_ms: float
+    concurrent_processes: int  # fresh processes per N; the figures are their medians
     import_rounds: int
     http_rounds: int
     http_round_ms: float
 
 
-QUICK = Mode("quick", 5, 20, 1, 50, 1, 5, 20)
-FULL = Mode("full", 21, 100, 3, 200, 9, 21, 60)
+QUICK = Mode("quick", 5, 20, 1, 50, 1, 1, 5, 20)
+FULL = Mode("full", 21, 100, 1, 300, 3, 9, 21, 60)
 
 
 # running the two sides ---------------------------------------------------------------------
@@ -96,37 +99,60 @@ def workload(python: Path | str, script: Path, name: str, **options: Any) -> Fig
     return result
 
 
-def jobs(mode: Mode, url: str) -> list[tuple[tuple[str, ...], str, dict[str, Any]]]:
-    """(where the result goes, workload, options), in the order they run."""
+Job = tuple[tuple[str, ...], str, dict[str, Any], int]
+
+
+def jobs(mode: Mode, url: str) -> list[Job]:
+    """(where the result goes, workload, options, fresh processes), in the order they run."""
     micro = {"rounds": mode.rounds, "round_ms": mode.round_ms}
     concurrent = {"rounds": mode.concurrent_rounds, "round_ms": mode.concurrent_round_ms}
+    http = {"url": url, "rounds": mode.http_rounds, "round_ms": mode.http_round_ms}
     return [
-        (("handoff",), "handoff", {"size": CHAIN, **micro}),
-        (("run",), "run", micro),
-        (("tool",), "tool", micro),
-        *((("concurrent", str(n)), "concurrent", {"size": n, **concurrent}) for n in SIZES),
-        (("import",), "import", {"rounds": mode.import_rounds}),
-        (
-            ("http",),
-            "http",
-            {"url": url, "rounds": mode.http_rounds, "round_ms": mode.http_round_ms},
+        (("handoff",), "handoff", {"size": CHAIN, **micro}, 1),
+        (("run",), "run", micro, 1),
+        (("tool",), "tool", micro, 1),
+        *(
+            (
+                ("concurrent", str(n)),
+                "concurrent",
+                {"size": n, **concurrent},
+                mode.concurrent_processes,
+            )
+            for n in SIZES
         ),
+        (("import",), "import", {"rounds": mode.import_rounds}, 1),
+        (("http",), "http", http, 1),
     ]
 
 
 def measure(
     sides: Mapping[str, tuple[Path | str, Path]], mode: Mode, url: str
 ) -> dict[str, dict[str, Any]]:
-    """Raw results of every workload for each side; the sides alternate workload by workload,
-    so load from other processes falls on both alike."""
+    """Raw results of every workload for each side; the sides alternate workload by workload
+    (and process by process), so load from other processes falls on both alike."""
     raw: dict[str, dict[str, Any]] = {side: {} for side in sides}
-    for path, name, options in jobs(mode, url):
-        for side, (python, script) in sides.items():
+    for path, name, options, processes in jobs(mode, url):
+        results: dict[str, list[Figures]] = {side: [] for side in sides}
+        for _ in range(processes):
+            for side, (python, script) in sides.items():
+                results[side].append(workload(python, script, name, **options))
+        for side in sides:
             slot = raw[side]
             for key in path[:-1]:
                 slot = slot.setdefault(key, {})
-            slot[path[-1]] = workload(python, script, name, **options)
+            slot[path[-1]] = merge(results[side])
     return raw
+
+
+def merge(results: list[Figures]) -> Figures:
+    """One workload's results from several fresh processes: the median of each figure
+    (a process's heap layout and collector timing vary more than its rounds do)."""
+    merged = dict(results[0])
+    for key, value in results[0].items():
+        if isinstance(value, float):
+            merged[key] = statistics.median(result[key] for result in results)
+    merged["processes"] = len(results)
+    return merged
 
 
 # summarising ---------------------------------------------------------------------------------
@@ -143,7 +169,11 @@ def figures(raw: Mapping[str, Any]) -> Figures:
         "concurrent_us_per_run": largest["us_per_run"],
         "concurrency_scaling": largest["us_per_run"] / smallest["us_per_run"],
         "concurrent": {
-            n: {"us_per_run": r["us_per_run"], "peak_rss_mb": r["peak_rss_mb"]}
+            n: {
+                "us_per_run": r["us_per_run"],
+                "gc_us_per_run": r["gc_us_per_run"],
+                "peak_rss_mb": r["peak_rss_mb"],
+            }
             for n, r in concurrent.items()
         },
         "import_s": raw["import"]["import_s"],
@@ -188,6 +218,14 @@ ROWS: tuple[tuple[str, Callable[[Figures], float], str], ...] = (
         (
             f"concurrent N={n} (us per run)",
             lambda f, n=n: f["concurrent"][str(n)]["us_per_run"],
+            "{:.1f}",
+        )
+        for n in SIZES
+    ),
+    *(
+        (
+            f"  of which in GC, N={n} (us)",
+            lambda f, n=n: f["concurrent"][str(n)]["gc_us_per_run"],
             "{:.1f}",
         )
         for n in SIZES

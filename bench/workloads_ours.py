@@ -168,7 +168,7 @@ async def concurrent(size: int = 1000, rounds: int = 3, round_s: float = 0.1) ->
 
         return runs
 
-    samples = await measure_batches(
+    samples, in_gc = await measure_batches(
         batch(size), batch(min(size, 100)), rounds=rounds, round_s=round_s
     )
     return {
@@ -176,6 +176,7 @@ async def concurrent(size: int = 1000, rounds: int = 3, round_s: float = 0.1) ->
         "size": size,
         "us_per_run": median_us(samples) / size,
         "batch_ms": median_us(samples) / 1000,
+        "gc_us_per_run": median_us(in_gc) / size,
         "rss_before_mb": rss_before,
         "peak_rss_mb": peak_rss_mb(),
         "rounds": rounds,
