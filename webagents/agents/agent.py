@@ -82,7 +82,8 @@ class BaseAgent:
             self._check_target(target) for target in handoffs or ()
         )
         self._transfer_names = self._check_transfer_names()
-        self._transfer_cache: tuple[int, tuple[dict[str, Any], ...]] | None = None
+        self._tools_cache: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        self._system_message: dict[str, Any] | None = None
         self._initialized: asyncio.Future[None] | None = None
         if register:
             get_registry().register(self)
@@ -143,15 +144,28 @@ class BaseAgent:
                 return target
         return get_registry().resolve(name)
 
-    def transfer_tools(self) -> tuple[dict[str, Any], ...]:
-        """``transfer_to_<name>`` tool schemas, rebuilt only when the registry changes
-        (a target named as a string takes its description from the registered agent)."""
+    @property
+    def system_message(self) -> dict[str, Any] | None:
+        """The system message of requests without dynamic prompts, shared between requests
+        (models must not modify it); follows changes to ``instructions``."""
+        cached = self._system_message
+        if cached is None or cached["content"] is not self.instructions:
+            if not self.instructions:
+                return None
+            cached = self._system_message = {"role": "system", "content": self.instructions}
+        return cached
+
+    def tools_with_transfers(self, scope: str) -> list[dict[str, Any]]:
+        """The tools offered to a ``scope`` caller plus one ``transfer_to_<name>`` tool per
+        handoff target, rebuilt only when the registry changes (a target named by a string
+        takes its description from the registered agent). Shared: never modify the list."""
         version = get_registry().version
-        cache = self._transfer_cache
-        if cache is not None and cache[0] == version:
-            return cache[1]
-        tools = tuple(_transfer_schema(self, target) for target in self.handoff_targets)
-        self._transfer_cache = (version, tools)
+        cached = self._tools_cache.get(scope)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        transfers = [_transfer_schema(self, target) for target in self.handoff_targets]
+        tools = [*self.capabilities.tool_schemas[scope], *transfers]
+        self._tools_cache[scope] = (version, tools)
         return tools
 
     def card(self) -> dict[str, Any]:

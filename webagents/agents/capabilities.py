@@ -155,7 +155,7 @@ class Capabilities:
     hooks: Mapping[str, tuple[HookEntry, ...]]
     conditions: tuple[ConditionEntry, ...]
     prompts: tuple[PromptEntry, ...]
-    tool_schemas: Mapping[str, tuple[dict[str, Any], ...]]  # caller scope -> OpenAI tool list
+    tool_schemas: Mapping[str, list[dict[str, Any]]]  # caller scope -> OpenAI tools (shared)
 
     @classmethod
     def collect(
@@ -210,7 +210,7 @@ class Capabilities:
                 entry_p = PromptEntry(member.call, options.takes_context, member.where)
                 prompts.append((options.priority, order, entry_p))
         schemas = {
-            scope: tuple(
+            scope: list(
                 entry.schema.openai_tool()
                 for entry in tools.values()
                 if scope_allows(scope, entry.scope)

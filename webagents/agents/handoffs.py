@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from webagents.agents.dispatch import call_user
 from webagents.agents.registry import RemoteAgent
 from webagents.agents.result import HandoffRecord
+from webagents.agents.tools import tool_message
 from webagents.errors import HandoffError, HookError, UnknownAgentError
 from webagents.events import (
     AgentCompleted,
@@ -26,13 +27,24 @@ from webagents.events import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from webagents.agents.agent import BaseAgent
     from webagents.agents.runner import Run
     from webagents.models.base import ToolCall
 
-__all__ = ["Decision", "carried_history", "evaluate_conditions", "hand_off", "transfer_call"]
+__all__ = [
+    "Decision",
+    "Pending",
+    "Step",
+    "Transfer",
+    "carried_history",
+    "evaluate_conditions",
+    "fail_handoff",
+    "finish_handoff",
+    "start_handoff",
+    "transfer_call",
+]
 
 
 _HANDOFF_KEYS = (
@@ -50,6 +62,44 @@ class Decision:
     reason: str
     metadata: dict[str, Any]
     trigger: Literal["condition", "llm"]
+
+
+@dataclass(slots=True)
+class Step:
+    """Who the run loop runs next, on which view of the conversation. ``turns`` set means the
+    agent resumes its model loop with that many model calls left (after a failed handoff)."""
+
+    agent: BaseAgent
+    view: list[dict[str, Any]]
+    handoff_context: Mapping[str, Any] | None
+    first: bool = False
+    turns: int | None = None
+
+
+@dataclass(slots=True)
+class Pending:
+    """A handoff whose target is running: finished (after-hooks, record) when the target
+    answers, or undone when it raises; ``resume`` is how the source then goes on."""
+
+    source: BaseAgent
+    view: list[dict[str, Any]]
+    decision: Decision
+    transfer_message: dict[str, Any] | None
+    resume: Step
+    started: float
+    own_keys: dict[str, Any]
+    record_index: int
+    transcript_mark: int
+    chain_mark: int
+    duration_ms: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """What an agent step returns when the run moves on to another local agent."""
+
+    pending: Pending
+    step: Step
 
 
 async def evaluate_conditions(run: Run, agent: BaseAgent, query: str) -> Decision | None:
@@ -103,11 +153,10 @@ async def transfer_call(
     view: list[dict[str, Any]],
     calls: Sequence[ToolCall],
     transfer: ToolCall,
-) -> str | None:
+    resume: Step,
+) -> str | Transfer | None:
     """The model called ``transfer_to_<name>``, maybe among other tools: answer every call
     (others are not run: one transfer per turn) and hand off."""
-    from webagents.agents.runner import tool_message
-
     target = agent.target_for_tool(transfer.name)
     assert target is not None
     reason = _reason_argument(transfer.arguments) or f"{agent.name} chose {target}"
@@ -127,10 +176,12 @@ async def transfer_call(
         run.append(view, tool_message(call, text))
         run.emit(ToolResultEvent(agent.name, call.id, call.name, text, True))
     decision = Decision(target, reason, {}, "llm")
-    return await hand_off(run, agent, view, decision, transfer_message)
+    return await start_handoff(run, agent, view, decision, resume, transfer_message)
 
 
 def _reason_argument(arguments: str) -> str:
+    if "reason" not in arguments:
+        return ""
     try:
         parsed = json.loads(arguments or "{}")
     except ValueError:
@@ -148,15 +199,18 @@ def _refusal(run: Run, source: BaseAgent, target: str) -> str | None:
     return None
 
 
-async def hand_off(
+async def start_handoff(
     run: Run,
     source: BaseAgent,
     view: list[dict[str, Any]],
     decision: Decision,
+    resume: Step,
     transfer_message: dict[str, Any] | None = None,
-) -> str | None:
-    """Perform a handoff; the answer if the run is answered by it, else None (the source
-    goes on by itself)."""
+) -> str | Transfer | None:
+    """Check, hook and begin a handoff. A local target comes back as a ``Transfer`` for the
+    run loop to activate (no nesting: a chain costs the same per step at any depth); a remote
+    one answers here. Otherwise the answer an after-hook substituted, or None: the source goes
+    on by itself."""
     from webagents.agents.agent import BaseAgent
 
     started = time.perf_counter()
@@ -175,61 +229,90 @@ async def hand_off(
     context["handoff_trigger"] = decision.trigger
     context["handoff_context"] = {}
     context["handoff_result"] = None
-    if error is None:
+    if error is None and "before_handoff" in source.capabilities.hooks:
         try:
             await run.hooks(source, "before_handoff")
         except HandoffError as veto:
             error = f"vetoed: {veto}"
-    # This handoff's keys, restored for its after-hooks once nested handoffs overwrote them.
-    own_keys = {key: run.context.get(key) for key in _HANDOFF_KEYS}
-    # Reserve the record's place so nested handoffs are listed after this one.
-    record_index = len(run.records)
-    run.records.append(_record(decision, source, name, error is None, error, started))
-    duration: float | None = None
-    response: str | None = None
-    if error is None and target is not None:
-        payload = dict(run.context.get("handoff_context") or {})
-        metadata = run.context.get("handoff_metadata")
-        reason = run.context.get("handoff_reason")
-        if isinstance(metadata, dict) or isinstance(reason, str):  # a before-hook may have
-            decision = Decision(  # replaced the metadata or the reason
-                name,
-                reason if isinstance(reason, str) and reason else decision.reason,
-                metadata if isinstance(metadata, dict) else decision.metadata,
-                decision.trigger,
-            )
-        if transfer_message is not None:
-            transfer_message["content"] = f"Transferred to {name}; {name} now handles this."
-        run.emit(HandoffTransfer(source.name, source.name, name, decision.reason, decision.trigger))
-        run.transfers += 1
-        run.edges.add((source.name, name))
-        transcript_mark, chain_mark = len(run.transcript), len(run.chain)
-        run.chain.append(name)
-        try:
-            if isinstance(target, BaseAgent):
-                duration = (time.perf_counter() - started) * 1000
-                carried = carried_history(target, run.transcript)
-                response = await run.activate(target, carried, payload)
-            else:
-                response = await _remote_answer(run, target, view, payload)
-                duration = (time.perf_counter() - started) * 1000
-                run.append(view, {"role": "assistant", "content": response})
-                run.emit(AgentCompleted(name, response))
-        except HookError:  # a bug in user code propagates, naming Skill.method
-            raise
-        except Exception as failure:  # the target raising is a failed handoff, not a crash
-            del run.transcript[transcript_mark:]
-            del run.chain[chain_mark:]
-            run.active = source
-            error = f"{name} failed: {type(failure).__name__}: {failure}"
+    context = run.context
+    pending = Pending(
+        source=source,
+        view=view,
+        decision=decision,
+        transfer_message=transfer_message,
+        resume=resume,
+        started=started,
+        # This handoff's keys, restored for its after-hooks once later handoffs overwrote them.
+        own_keys={key: context.get(key) for key in _HANDOFF_KEYS},
+        record_index=len(run.records),
+        transcript_mark=len(run.transcript),
+        chain_mark=len(run.chain),
+    )
+    run.records.append(None)  # this handoff's place, before the handoffs its target makes
+    if error is not None or target is None:
+        return await finish_handoff(run, pending, None, error)
+    metadata = context.get("handoff_metadata")
+    reason = context.get("handoff_reason")
+    pending.decision = decision = Decision(  # a before-hook may replace metadata or reason
+        name,
+        reason if isinstance(reason, str) and reason else decision.reason,
+        metadata if isinstance(metadata, dict) else decision.metadata,
+        decision.trigger,
+    )
+    if transfer_message is not None:
+        transfer_message["content"] = f"Transferred to {name}; {name} now handles this."
+    run.emit(HandoffTransfer(source.name, source.name, name, decision.reason, decision.trigger))
+    run.transfers += 1
+    run.edges.add((source.name, name))
+    run.chain.append(name)
+    payload = dict(context.get("handoff_context") or {})
+    if isinstance(target, BaseAgent):
+        pending.duration_ms = (time.perf_counter() - started) * 1000
+        return Transfer(pending, Step(target, carried_history(target, run.transcript), payload))
+    try:
+        response = await _remote_answer(target, view, payload)
+    except Exception as failure:  # a remote agent down is a failed handoff, not a crash
+        return await fail_handoff(run, pending, failure)
+    pending.duration_ms = (time.perf_counter() - started) * 1000
+    run.append(view, {"role": "assistant", "content": response})
+    run.emit(AgentCompleted(name, response))
+    return await finish_handoff(run, pending, response, None)
+
+
+async def fail_handoff(run: Run, pending: Pending, failure: Exception) -> str | None:
+    """The target raised: undo its part of the run and finish the handoff as failed."""
+    del run.transcript[pending.transcript_mark :]
+    del run.chain[pending.chain_mark :]
+    del run.records[pending.record_index + 1 :]
+    run.active = pending.source
+    error = f"{pending.decision.target} failed: {type(failure).__name__}: {failure}"
+    return await finish_handoff(run, pending, None, error)
+
+
+async def finish_handoff(
+    run: Run, pending: Pending, response: str | None, error: str | None
+) -> str | None:
+    """Record the outcome and run the source's after-hooks; returns the run's answer from
+    here (the target's, or a substitute), or None when the source must answer itself."""
+    source, decision = pending.source, pending.decision
+    name = decision.target
     if error is not None:
-        if transfer_message is not None:
-            transfer_message["content"] = (
+        if pending.transfer_message is not None:
+            pending.transfer_message["content"] = (
                 f"Transfer to {name} failed ({error}). Continue helping the user yourself."
             )
         run.emit(HandoffFailed(source.name, source.name, name, decision.reason, error))
-    run.records[record_index] = _record(
-        decision, source, name, error is None, error, started, duration
+    run.records[pending.record_index] = HandoffRecord(
+        from_agent=source.name,
+        to_agent=name,
+        reason=decision.reason,
+        trigger=decision.trigger,
+        metadata=dict(decision.metadata),
+        success=error is None,
+        error=error,
+        duration_ms=pending.duration_ms
+        if pending.duration_ms is not None
+        else (time.perf_counter() - pending.started) * 1000,
     )
     result: dict[str, Any] = {
         "success": error is None,
@@ -237,8 +320,8 @@ async def hand_off(
         "agent": run.active.name if error is None else name,
         "error": error,
     }
-    run.context.update(own_keys)
-    return await _after_handoff(run, source, view, result)
+    run.context.update(pending.own_keys)
+    return await _after_handoff(run, source, pending.view, result)
 
 
 async def _after_handoff(
@@ -248,7 +331,8 @@ async def _after_handoff(
     context = run.context
     context.agent_name, context.agent, context.messages = source.name, source, view
     context["handoff_result"] = result
-    await run.hooks(source, "after_handoff")
+    if "after_handoff" in source.capabilities.hooks:
+        await run.hooks(source, "after_handoff")
     context = run.context
     final = context.get("handoff_result")
     final = final if isinstance(final, dict) else result
@@ -265,7 +349,7 @@ async def _after_handoff(
 
 
 async def _remote_answer(
-    run: Run, target: RemoteAgent, view: list[dict[str, Any]], payload: dict[str, Any]
+    target: RemoteAgent, view: list[dict[str, Any]], payload: dict[str, Any]
 ) -> str:
     from webagents.agents.skills.nli import query_remote
 
@@ -274,26 +358,3 @@ async def _remote_answer(
         note = json.dumps(payload, default=str, ensure_ascii=False)
         messages.insert(0, {"role": "system", "content": f"Context handed over: {note}"})
     return await query_remote(target, messages)
-
-
-def _record(
-    decision: Decision,
-    source: BaseAgent,
-    target: str,
-    success: bool,
-    error: str | None,
-    started: float,
-    duration_ms: float | None = None,
-) -> HandoffRecord:
-    return HandoffRecord(
-        from_agent=source.name,
-        to_agent=target,
-        reason=decision.reason,
-        trigger=decision.trigger,
-        metadata=dict(decision.metadata),
-        success=success,
-        error=error,
-        duration_ms=duration_ms
-        if duration_ms is not None
-        else (time.perf_counter() - started) * 1000,
-    )

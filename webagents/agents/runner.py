@@ -10,22 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
+import itertools
+import os
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from pydantic_core import to_json
-
 from webagents.agents import handoffs
-from webagents.agents.capabilities import scope_allows
 from webagents.agents.dispatch import call_user, run_hooks
+from webagents.agents.handoffs import Pending, Step, Transfer
 from webagents.agents.registry import get_registry
 from webagents.agents.result import HandoffRecord, RunResult
 from webagents.agents.sessions import SessionState
 from webagents.agents.skills.decorators import SCOPES
-from webagents.agents.skills.schema import ToolArgumentsError
+from webagents.agents.tools import run_tool, tool_message
 from webagents.context import Context, current_context
-from webagents.errors import AgentConfigError, InvalidRequestError, MaxTurnsExceeded
+from webagents.errors import AgentConfigError, HookError, InvalidRequestError, MaxTurnsExceeded
 from webagents.events import (
     AgentCompleted,
     AgentStarted,
@@ -36,7 +35,7 @@ from webagents.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from webagents.models.base import ModelRequest, ModelResponse, ToolCall, Usage
+from webagents.models.base import ModelRequest, ModelResponse, Usage
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent, Messages
@@ -44,6 +43,9 @@ if TYPE_CHECKING:
 __all__ = ["Run", "latest_user_text"]
 
 _DONE: Final = object()
+# Run ids: unique per process start (random prefix) and per run (counter); cheaper than urandom.
+_RUN_PREFIX: Final = os.urandom(6).hex()
+_run_numbers = itertools.count(1)
 
 
 class Run:
@@ -86,7 +88,7 @@ class Run:
         self.events: list[RunEvent] = []
         self.queue: asyncio.Queue[object] | None = None
         self.usage = Usage()
-        self.records: list[HandoffRecord] = []
+        self.records: list[HandoffRecord | None] = []  # None: a handoff still in flight
         self.chain: list[str] = [active.name]
         self.edges: set[tuple[str, str]] = set()
         self.transfers = 0
@@ -117,7 +119,7 @@ class Run:
         context = Context(
             agent_name=active.name,
             messages=transcript,
-            run_id=secrets.token_hex(12),
+            run_id=f"{_RUN_PREFIX}{next(_run_numbers):012x}",
             peer_user_id=user_id,
             session_id=session_id,
             scope=scope,
@@ -146,7 +148,7 @@ class Run:
     async def execute(self) -> RunResult:
         token = current_context.set(self.context)
         try:
-            content = await self.activate(self.active, self.transcript, None, first=True)
+            content = await self.drive()
             if len(self.chain) > 1:
                 chain = tuple(self.chain)
                 self.emit(HandoffComplete(self.active.name, chain, self.active.name))
@@ -159,14 +161,15 @@ class Run:
         finally:
             try:
                 for agent in reversed(self.started):
-                    await self.hooks(agent, "finalize_connection")
+                    if "finalize_connection" in agent.capabilities.hooks:
+                        await self.hooks(agent, "finalize_connection")
             finally:
                 current_context.reset(token)
         return RunResult(
             content=content,
             agent=self.active.name,
             handoff_chain=list(self.chain),
-            handoffs=list(self.records),
+            handoffs=[record for record in self.records if record is not None],
             messages=self.transcript,
             usage=self.usage,
             events=self.events,
@@ -194,71 +197,117 @@ class Run:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def activate(
-        self,
-        agent: BaseAgent,
-        view: list[dict[str, Any]],
-        handoff_context: Mapping[str, Any] | None,
-        *,
-        first: bool = False,
-    ) -> str:
-        """``agent`` takes the conversation; returns the run's answer from here on."""
+    async def drive(self) -> str:
+        """Run agents until one answers. A handoff to a local agent is a step of this loop,
+        not a nested call, so every step costs the same however long the chain is."""
+        step = Step(self.active, self.transcript, None, first=True)
+        pending: list[Pending] = []
+        while True:
+            outcome: str | Transfer | None
+            try:
+                outcome = await self.run_step(step)
+            except HookError:
+                raise  # a bug in user code propagates, naming Skill.method
+            except Exception as failure:
+                if not pending:
+                    raise
+                handed = pending.pop()  # the target raised: a failed handoff, not a crash
+                outcome = await handoffs.fail_handoff(self, handed, failure)
+                if outcome is None:
+                    step = handed.resume
+                    continue
+            if isinstance(outcome, Transfer):
+                pending.append(outcome.pending)
+                step = outcome.step
+                continue
+            answer = outcome
+            while pending:  # each handoff on the way here succeeded: finish them, innermost first
+                finished = await handoffs.finish_handoff(self, pending.pop(), answer, None)
+                answer = finished if finished is not None else answer
+            return answer
+
+    async def run_step(self, step: Step) -> str | Transfer:
+        """One agent's turn at the run: conditions on arrival, then its model loop."""
+        agent, view = step.agent, step.view
         self.active = agent
         context = self.context
         context.agent_name = agent.name
         context.agent = agent
         context.messages = view
-        await agent.ensure_initialized()
+        if step.turns is not None:
+            return await self.model_loop(agent, view, step.handoff_context, step.turns)
+        if agent.skills:
+            await agent.ensure_initialized()
         self.emit(AgentStarted(agent.name))
+        hooks = agent.capabilities.hooks
         if agent not in self.started:
             self.started.append(agent)
-            await self.hooks(agent, "on_connection")
-        if first:
+            if "on_connection" in hooks:
+                await self.hooks(agent, "on_connection")
+        if step.first and "on_message" in hooks:
             await self.hooks(agent, "on_message")
         if agent.capabilities.conditions:  # a refused hit is reported (bounds)
             decision = await handoffs.evaluate_conditions(self, agent, latest_user_text(view))
             if decision is not None:
-                answer = await handoffs.hand_off(self, agent, view, decision)
-                if answer is not None:
-                    return answer
-        return await self.model_loop(agent, view, handoff_context)
+                resume = Step(agent, view, step.handoff_context, turns=agent.max_turns)
+                outcome = await handoffs.start_handoff(self, agent, view, decision, resume)
+                if outcome is not None:
+                    return outcome
+        return await self.model_loop(agent, view, step.handoff_context, agent.max_turns)
 
     async def model_loop(
         self,
         agent: BaseAgent,
         view: list[dict[str, Any]],
         handoff_context: Mapping[str, Any] | None,
-    ) -> str:
+        turns: int,
+    ) -> str | Transfer:
         model = agent.model
         if model is None:
             raise AgentConfigError(
                 f"agent {agent.name!r} has no model and no handoff condition answered; "
                 f"pass BaseAgent(model='openai/<name>') or a Model object"
             )
-        for _ in range(agent.max_turns):
-            await self.hooks(agent, "before_llm_call")
-            request = ModelRequest(
-                messages=await self.model_messages(agent, view, handoff_context),
-                tools=self.offered_tools(agent),
-                agent=agent.name,
-                settings=agent.model_settings,
-            )
-            response = await self.call_model(agent, request)
+        hooks = agent.capabilities.hooks
+        for turn in range(turns):
+            if "before_llm_call" in hooks:
+                await self.hooks(agent, "before_llm_call")
+            if agent.capabilities.prompts or handoff_context:
+                messages = await self.prompted_messages(agent, view, handoff_context)
+            else:
+                system = agent.system_message
+                messages = [system, *view] if system is not None else list(view)
+            tools = self.offered_tools(agent)
+            request = ModelRequest(messages, tools, agent.name, agent.model_settings)
+            if self.streaming:
+                response = await self.stream_model(agent, request)
+            else:
+                response = await model.complete(request)
             self.usage.add(response.usage)
-            if "after_llm_call" in agent.capabilities.hooks:
+            if "after_llm_call" in hooks:
                 self.context["llm_response"] = response
                 await self.hooks(agent, "after_llm_call")
                 replaced = self.context.get("llm_response")
                 if isinstance(replaced, ModelResponse):  # a hook may substitute the response
                     response = replaced
             self.append(view, response.to_message())
-            if not response.tool_calls:
+            calls = response.tool_calls
+            if not calls:
                 content = response.content or ""
                 self.emit(AgentCompleted(agent.name, content))
                 return content
-            answer = await self.tool_calls(agent, view, response.tool_calls)
-            if answer is not None:
-                return answer
+            transfer = next((c for c in calls if agent.target_for_tool(c.name) is not None), None)
+            if transfer is not None:
+                resume = Step(agent, view, handoff_context, turns=turns - turn - 1)
+                outcome = await handoffs.transfer_call(self, agent, view, calls, transfer, resume)
+                if outcome is not None:
+                    return outcome
+                continue
+            for call in calls:
+                self.emit(ToolCallEvent(agent.name, call.id, call.name, call.arguments))
+                output, is_error = await run_tool(self, agent, call)
+                self.append(view, tool_message(call, output))
+                self.emit(ToolResultEvent(agent.name, call.id, call.name, output, is_error))
         raise MaxTurnsExceeded(agent.name, agent.max_turns)
 
     def append(self, view: list[dict[str, Any]], message: dict[str, Any]) -> None:
@@ -266,10 +315,8 @@ class Run:
         if view is not self.transcript:
             self.transcript.append(message)
 
-    async def call_model(self, agent: BaseAgent, request: ModelRequest) -> ModelResponse:
+    async def stream_model(self, agent: BaseAgent, request: ModelRequest) -> ModelResponse:
         assert agent.model is not None
-        if not self.streaming:
-            return await agent.model.complete(request)
         response: ModelResponse | None = None
         async for item in agent.model.stream(request):
             if isinstance(item, str):
@@ -284,7 +331,7 @@ class Run:
             )
         return response
 
-    async def model_messages(
+    async def prompted_messages(
         self,
         agent: BaseAgent,
         view: list[dict[str, Any]],
@@ -306,83 +353,20 @@ class Run:
         return [{"role": "system", "content": "\n\n".join(parts)}, *view]
 
     def offered_tools(self, agent: BaseAgent) -> list[dict[str, Any]]:
-        tools = agent.capabilities.tool_schemas[self.context.scope]
+        """The agent's tools for this caller, and transfers while the bounds allow them.
+        The lists are shared between runs: models must not modify a request."""
+        scope = self.context.scope
         if not agent.handoff_targets or self.transfers >= self.max_handoffs:
-            return list(tools)
-        transfers = agent.transfer_tools()
+            return agent.capabilities.tool_schemas[scope]
+        tools = agent.tools_with_transfers(scope)
         if self.edges:  # a transfer this run already made is never offered again
-            transfers = tuple(
-                t
-                for t in transfers
-                if (agent.name, agent.target_for_tool(t["function"]["name"])) not in self.edges
-            )
-        return [*tools, *transfers]
-
-    async def tool_calls(
-        self, agent: BaseAgent, view: list[dict[str, Any]], calls: Sequence[ToolCall]
-    ) -> str | None:
-        """Answer every call of one assistant turn; a transfer among them is handed off and
-        the other calls are answered without running, so the transcript stays valid."""
-        transfer: ToolCall | None = None
-        for call in calls:
-            if transfer is None and agent.target_for_tool(call.name) is not None:
-                transfer = call
-        if transfer is not None:
-            return await handoffs.transfer_call(self, agent, view, calls, transfer)
-        for call in calls:
-            self.emit(ToolCallEvent(agent.name, call.id, call.name, call.arguments))
-            output, is_error = await self.run_tool(agent, call)
-            self.append(view, tool_message(call, output))
-            self.emit(ToolResultEvent(agent.name, call.id, call.name, output, is_error))
-        return None
-
-    async def run_tool(self, agent: BaseAgent, call: ToolCall) -> tuple[str, bool]:
-        entry = agent.capabilities.tools.get(call.name)
-        context = self.context
-        if entry is None or not scope_allows(context.scope, entry.scope):
-            offered = [t["function"]["name"] for t in self.offered_tools(agent)]
-            return f"Error: there is no tool {call.name!r}; available: {offered}", True
-        hooks = agent.capabilities.hooks
-        arguments = call.arguments
-        if "before_toolcall" in hooks:
-            context["tool_call"] = {"id": call.id, "name": call.name, "arguments": arguments}
-            await self.hooks(agent, "before_toolcall")
-            arguments = self.context["tool_call"].get("arguments", arguments)
-        try:
-            kwargs = entry.schema.validate(arguments)
-        except ToolArgumentsError as error:
-            output, is_error = f"Error: {error}", True
-        else:
-            if entry.schema.context_param is not None:
-                kwargs[entry.schema.context_param] = context
-            output, is_error = await _invoke(entry.name, entry.call, kwargs)
-        if "after_toolcall" in hooks:
-            self.context["tool_result"] = {
-                "name": call.name,
-                "output": output,
-                "is_error": is_error,
-            }
-            await self.hooks(agent, "after_toolcall")
-            output = str(self.context["tool_result"].get("output", output))
-        return output, is_error
-
-
-async def _invoke(name: str, func: Any, kwargs: dict[str, Any]) -> tuple[str, bool]:
-    try:
-        value = func(**kwargs)
-        if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-            value = await value
-    except asyncio.CancelledError:
-        raise
-    except Exception as error:  # the model sees the failure and may recover
-        return f"Error: tool {name!r} failed: {type(error).__name__}: {error}", True
-    if isinstance(value, str):
-        return value, False
-    return to_json(value, fallback=str).decode(), False
-
-
-def tool_message(call: ToolCall, content: str) -> dict[str, Any]:
-    return {"role": "tool", "tool_call_id": call.id, "content": content}
+            name = agent.name
+            return [
+                tool
+                for tool in tools
+                if (name, agent.target_for_tool(tool["function"]["name"])) not in self.edges
+            ]
+        return tools
 
 
 def normalise_messages(messages: Messages) -> list[dict[str, Any]]:

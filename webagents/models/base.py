@@ -67,7 +67,10 @@ class ModelResponse:
 
 @dataclass(frozen=True, slots=True)
 class ModelRequest:
-    """What the run loop sends: OpenAI-format messages (system prompt first) and tool schemas."""
+    """What the run loop sends: OpenAI-format messages (system prompt first) and tool schemas.
+
+    The tool list and the system message may be shared between requests: read, never modify.
+    """
 
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]]
