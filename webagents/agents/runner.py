@@ -9,8 +9,8 @@ and events are one per run.
 from __future__ import annotations
 
 import asyncio
-import json
 import itertools
+import json
 import os
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
