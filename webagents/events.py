@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Final, Literal, TypeAlias
 
 __all__ = [
+    "EVENT_CLASSES",
     "EVENT_TYPES",
     "AgentCompleted",
     "AgentStarted",
@@ -18,6 +19,7 @@ __all__ = [
     "TextDelta",
     "ToolCallEvent",
     "ToolResultEvent",
+    "events_from_log",
 ]
 
 EventType: TypeAlias = Literal[
@@ -37,6 +39,7 @@ EVENT_TYPES: Final[tuple[str, ...]] = EventType.__args__  # type: ignore[attr-de
 class _Event:
     __slots__ = ()
     type: ClassVar[EventType]
+    tag: ClassVar[int]  # position in EVENT_CLASSES: how a run's compact log names the class
 
     def to_dict(self) -> dict[str, Any]:
         """The event as JSON-ready data, ``type`` first."""
@@ -147,3 +150,28 @@ RunEvent: TypeAlias = (
     | AgentCompleted
     | ErrorEvent
 )
+
+EVENT_CLASSES: Final[tuple[type[RunEvent], ...]] = (
+    AgentStarted,
+    TextDelta,
+    ToolCallEvent,
+    ToolResultEvent,
+    HandoffTransfer,
+    HandoffFailed,
+    HandoffComplete,
+    AgentCompleted,
+    ErrorEvent,
+)
+for _tag, _class in enumerate(EVENT_CLASSES):
+    _class.tag = _tag
+del _tag, _class
+
+
+def events_from_log(log: list[tuple[Any, ...]]) -> list[RunEvent]:
+    """Events from a run's compact log of ``(tag, *fields)`` tuples.
+
+    A run records its events as tuples of plain values: the garbage collector stops tracking
+    those, so a thousand runs in flight do not each keep a dozen objects for it to walk.
+    """
+    classes = EVENT_CLASSES
+    return [classes[record[0]](*record[1:]) for record in log]

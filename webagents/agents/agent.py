@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from webagents._names import transfer_tool_name
@@ -226,7 +226,7 @@ class BaseAgent:
 
     # running -------------------------------------------------------------------------------
 
-    async def run(
+    def run(
         self,
         messages: Messages,
         *,
@@ -234,12 +234,12 @@ class BaseAgent:
         user_id: str | None = None,
         context: Mapping[str, Any] | None = None,
         scope: str = "all",
-    ) -> RunResult:
-        """Answer ``messages`` (a string or OpenAI-format messages), handing off as needed."""
+    ) -> Coroutine[Any, Any, RunResult]:
+        """Answer ``messages`` (a string or OpenAI-format messages), handing off as needed:
+        ``result = await agent.run(...)``. Malformed arguments raise before the await."""
         from webagents.agents.runner import Run
 
-        run = await Run.start(self, messages, session_id, user_id, context, scope)
-        return await run.execute()
+        return Run.create(self, messages, session_id, user_id, context, scope).execute()
 
     async def run_streaming(
         self,
@@ -253,7 +253,7 @@ class BaseAgent:
         """Yield typed events as the run goes; each names its agent."""
         from webagents.agents.runner import Run
 
-        run = await Run.start(self, messages, session_id, user_id, context, scope, streaming=True)
+        run = Run.create(self, messages, session_id, user_id, context, scope, streaming=True)
         # Closing this generator (break + aclosing, aclose) closes the run's stream at once,
         # which cancels the run task instead of leaving it to garbage collection.
         async with contextlib.aclosing(run.stream()) as events:

@@ -37,7 +37,6 @@ __all__ = [
     "Decision",
     "Pending",
     "Step",
-    "Transfer",
     "carried_history",
     "evaluate_conditions",
     "fail_handoff",
@@ -78,28 +77,28 @@ class Step:
 
 @dataclass(slots=True)
 class Pending:
-    """A handoff whose target is running: finished (after-hooks, record) when the target
-    answers, or undone when it raises; ``resume`` is how the source then goes on."""
+    """A handoff in flight: its target runs next (``target``, on ``target_view``, with
+    ``payload``); the handoff is finished (after-hooks, record) when the target answers, or
+    undone when it raises, and then the source resumes with ``resume_turns`` model calls."""
 
     source: BaseAgent
     view: list[dict[str, Any]]
-    decision: Decision
+    name: str
+    reason: str
+    metadata: dict[str, Any]
+    trigger: Literal["condition", "llm"]
     transfer_message: dict[str, Any] | None
-    resume: Step
+    source_context: Mapping[str, Any] | None
+    resume_turns: int
     started: float
-    own_keys: dict[str, Any]
+    own_keys: tuple[Any, ...]
     record_index: int
     transcript_mark: int
     chain_mark: int
     duration_ms: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    """What an agent step returns when the run moves on to another local agent."""
-
-    pending: Pending
-    step: Step
+    target: BaseAgent | None = None
+    target_view: list[dict[str, Any]] | None = None
+    payload: dict[str, Any] | None = None
 
 
 async def evaluate_conditions(run: Run, agent: BaseAgent, query: str) -> Decision | None:
@@ -153,8 +152,9 @@ async def transfer_call(
     view: list[dict[str, Any]],
     calls: Sequence[ToolCall],
     transfer: ToolCall,
-    resume: Step,
-) -> str | Transfer | None:
+    source_context: Mapping[str, Any] | None,
+    resume_turns: int,
+) -> str | Pending | None:
     """The model called ``transfer_to_<name>``, maybe among other tools: answer every call
     (others are not run: one transfer per turn) and hand off."""
     target = agent.target_for_tool(transfer.name)
@@ -162,7 +162,7 @@ async def transfer_call(
     reason = _reason_argument(transfer.arguments) or f"{agent.name} chose {target}"
     transfer_message = tool_message(transfer, "")
     for call in calls:
-        run.emit(ToolCallEvent(agent.name, call.id, call.name, call.arguments))
+        run.emit(ToolCallEvent, agent.name, call.id, call.name, call.arguments)
         if call is transfer:
             run.append(view, transfer_message)
             continue
@@ -174,9 +174,11 @@ async def transfer_call(
                 "call this tool again if it is still needed."
             )
         run.append(view, tool_message(call, text))
-        run.emit(ToolResultEvent(agent.name, call.id, call.name, text, True))
+        run.emit(ToolResultEvent, agent.name, call.id, call.name, text, True)
     decision = Decision(target, reason, {}, "llm")
-    return await start_handoff(run, agent, view, decision, resume, transfer_message)
+    return await start_handoff(
+        run, agent, view, decision, source_context, resume_turns, transfer_message
+    )
 
 
 def _reason_argument(arguments: str) -> str:
@@ -204,13 +206,14 @@ async def start_handoff(
     source: BaseAgent,
     view: list[dict[str, Any]],
     decision: Decision,
-    resume: Step,
+    source_context: Mapping[str, Any] | None,
+    resume_turns: int,
     transfer_message: dict[str, Any] | None = None,
-) -> str | Transfer | None:
-    """Check, hook and begin a handoff. A local target comes back as a ``Transfer`` for the
-    run loop to activate (no nesting: a chain costs the same per step at any depth); a remote
-    one answers here. Otherwise the answer an after-hook substituted, or None: the source goes
-    on by itself."""
+) -> str | Pending | None:
+    """Check, hook and begin a handoff. A local target comes back as a ``Pending`` handoff
+    for the run loop to continue with (no nesting: a step costs the same at any chain depth);
+    a remote one answers here. Otherwise the answer an after-hook substituted, or None: the
+    source goes on by itself."""
     from webagents.agents.agent import BaseAgent
 
     started = time.perf_counter()
@@ -235,15 +238,22 @@ async def start_handoff(
         except HandoffError as veto:
             error = f"vetoed: {veto}"
     context = run.context
+    metadata = context.get("handoff_metadata")
+    reason = context.get("handoff_reason")
     pending = Pending(
         source=source,
         view=view,
-        decision=decision,
+        name=name,
+        # a before-hook may replace the metadata or the reason
+        reason=reason if isinstance(reason, str) and reason else decision.reason,
+        metadata=metadata if isinstance(metadata, dict) else decision.metadata,
+        trigger=decision.trigger,
         transfer_message=transfer_message,
-        resume=resume,
+        source_context=source_context,
+        resume_turns=resume_turns,
         started=started,
         # This handoff's keys, restored for its after-hooks once later handoffs overwrote them.
-        own_keys={key: context.get(key) for key in _HANDOFF_KEYS},
+        own_keys=tuple(context.get(key) for key in _HANDOFF_KEYS),
         record_index=len(run.records),
         transcript_mark=len(run.transcript),
         chain_mark=len(run.chain),
@@ -251,31 +261,26 @@ async def start_handoff(
     run.records.append(None)  # this handoff's place, before the handoffs its target makes
     if error is not None or target is None:
         return await finish_handoff(run, pending, None, error)
-    metadata = context.get("handoff_metadata")
-    reason = context.get("handoff_reason")
-    pending.decision = decision = Decision(  # a before-hook may replace metadata or reason
-        name,
-        reason if isinstance(reason, str) and reason else decision.reason,
-        metadata if isinstance(metadata, dict) else decision.metadata,
-        decision.trigger,
-    )
     if transfer_message is not None:
         transfer_message["content"] = f"Transferred to {name}; {name} now handles this."
-    run.emit(HandoffTransfer(source.name, source.name, name, decision.reason, decision.trigger))
+    run.emit(HandoffTransfer, source.name, source.name, name, pending.reason, pending.trigger)
     run.transfers += 1
     run.edges.add((source.name, name))
     run.chain.append(name)
     payload = dict(context.get("handoff_context") or {})
     if isinstance(target, BaseAgent):
         pending.duration_ms = (time.perf_counter() - started) * 1000
-        return Transfer(pending, Step(target, carried_history(target, run.transcript), payload))
+        pending.target = target
+        pending.target_view = carried_history(target, run.transcript)
+        pending.payload = payload
+        return pending
     try:
         response = await _remote_answer(target, view, payload)
     except Exception as failure:  # a remote agent down is a failed handoff, not a crash
         return await fail_handoff(run, pending, failure)
     pending.duration_ms = (time.perf_counter() - started) * 1000
     run.append(view, {"role": "assistant", "content": response})
-    run.emit(AgentCompleted(name, response))
+    run.emit(AgentCompleted, name, response)
     return await finish_handoff(run, pending, response, None)
 
 
@@ -285,7 +290,7 @@ async def fail_handoff(run: Run, pending: Pending, failure: Exception) -> str | 
     del run.chain[pending.chain_mark :]
     del run.records[pending.record_index + 1 :]
     run.active = pending.source
-    error = f"{pending.decision.target} failed: {type(failure).__name__}: {failure}"
+    error = f"{pending.name} failed: {type(failure).__name__}: {failure}"
     return await finish_handoff(run, pending, None, error)
 
 
@@ -294,20 +299,19 @@ async def finish_handoff(
 ) -> str | None:
     """Record the outcome and run the source's after-hooks; returns the run's answer from
     here (the target's, or a substitute), or None when the source must answer itself."""
-    source, decision = pending.source, pending.decision
-    name = decision.target
+    source, name = pending.source, pending.name
     if error is not None:
         if pending.transfer_message is not None:
             pending.transfer_message["content"] = (
                 f"Transfer to {name} failed ({error}). Continue helping the user yourself."
             )
-        run.emit(HandoffFailed(source.name, source.name, name, decision.reason, error))
+        run.emit(HandoffFailed, source.name, source.name, name, pending.reason, error)
     run.records[pending.record_index] = HandoffRecord(
         from_agent=source.name,
         to_agent=name,
-        reason=decision.reason,
-        trigger=decision.trigger,
-        metadata=dict(decision.metadata),
+        reason=pending.reason,
+        trigger=pending.trigger,
+        metadata=dict(pending.metadata),
         success=error is None,
         error=error,
         duration_ms=pending.duration_ms
@@ -320,7 +324,7 @@ async def finish_handoff(
         "agent": run.active.name if error is None else name,
         "error": error,
     }
-    run.context.update(pending.own_keys)
+    run.context.update(zip(_HANDOFF_KEYS, pending.own_keys, strict=True))
     return await _after_handoff(run, source, pending.view, result)
 
 
@@ -343,7 +347,7 @@ async def _after_handoff(
     if final.get("success") and final.get("response") is not None:
         answer = str(final["response"])  # an after-hook substituted a fallback answer
         run.append(view, {"role": "assistant", "content": answer})
-        run.emit(AgentCompleted(source.name, answer))
+        run.emit(AgentCompleted, source.name, answer)
         return answer
     return None
 

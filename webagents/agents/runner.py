@@ -12,12 +12,12 @@ import asyncio
 import itertools
 import json
 import os
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
 from webagents.agents import handoffs
 from webagents.agents.dispatch import call_user, run_hooks
-from webagents.agents.handoffs import Pending, Step, Transfer
+from webagents.agents.handoffs import Pending, Step
 from webagents.agents.registry import get_registry
 from webagents.agents.result import HandoffRecord, RunResult
 from webagents.agents.sessions import SessionState
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Run", "latest_user_text"]
 
+P = ParamSpec("P")
 _DONE: Final = object()
 # Run ids: unique per process start (random prefix) and per run (counter); cheaper than urandom.
 _RUN_PREFIX: Final = os.urandom(6).hex()
@@ -57,7 +58,7 @@ class Run:
         "context",
         "edges",
         "entry",
-        "events",
+        "log",
         "max_handoffs",
         "queue",
         "records",
@@ -85,7 +86,7 @@ class Run:
         self.session_id = session_id
         self.streaming = streaming
         self.max_handoffs = entry.max_handoffs
-        self.events: list[RunEvent] = []
+        self.log: list[tuple[Any, ...]] = []  # events, compact: see events_from_log
         self.queue: asyncio.Queue[object] | None = None
         self.usage = Usage()
         self.records: list[HandoffRecord | None] = []  # None: a handoff still in flight
@@ -95,7 +96,7 @@ class Run:
         self.started: list[BaseAgent] = []
 
     @classmethod
-    async def start(
+    def create(
         cls,
         agent: BaseAgent,
         messages: Messages,
@@ -108,32 +109,39 @@ class Run:
     ) -> Run:
         if scope not in SCOPES:
             raise InvalidRequestError(f"run(scope={scope!r}) must be one of {', '.join(SCOPES)}")
-        incoming = normalise_messages(messages)
-        active = agent
-        transcript = incoming
-        if session_id is not None:
-            stored = await agent.sessions.load(session_id)
-            if stored is not None:
-                transcript = stored.messages + _new_turn(incoming, bool(stored.messages))
-                active = _session_owner(agent, stored.active_agent)
+        transcript = normalise_messages(messages)
         context = Context(
-            agent_name=active.name,
+            agent_name=agent.name,
             messages=transcript,
             run_id=f"{_RUN_PREFIX}{next(_run_numbers):012x}",
             peer_user_id=user_id,
             session_id=session_id,
             scope=scope,
-            agent=active,
+            agent=agent,
             data=dict(data) if data else None,
         )
-        return cls(agent, active, transcript, context, session_id, streaming)
+        return cls(agent, agent, transcript, context, session_id, streaming)
+
+    async def resume_session(self, session_id: str) -> None:
+        """Continue a stored conversation: its history first, and its owner answers."""
+        stored = await self.entry.sessions.load(session_id)
+        if stored is None:
+            return
+        incoming = self.transcript
+        self.transcript = stored.messages + _new_turn(incoming, bool(stored.messages))
+        self.active = _session_owner(self.entry, stored.active_agent)
+        self.chain[0] = self.active.name
 
     # events --------------------------------------------------------------------------------
 
-    def emit(self, event: RunEvent) -> None:
-        self.events.append(event)
+    def emit(self, kind: Callable[P, RunEvent], *fields: P.args, **named: P.kwargs) -> None:
+        """Record an event ``kind(*fields)``: as plain values in the log, and as an object
+        only for a stream that is waiting for it. Fields are positional, in field order."""
+        if named:
+            raise TypeError("Run.emit takes event fields positionally, in field order")
+        self.log.append((kind.tag, *fields))  # type: ignore[attr-defined]
         if self.queue is not None:
-            self.queue.put_nowait(event)
+            self.queue.put_nowait(kind(*fields, **named))
 
     async def hooks(self, agent: BaseAgent, event: str) -> None:
         entries = agent.capabilities.hooks.get(event)
@@ -148,15 +156,17 @@ class Run:
     async def execute(self) -> RunResult:
         token = current_context.set(self.context)
         try:
+            if self.session_id is not None:
+                await self.resume_session(self.session_id)
             content = await self.drive()
             if len(self.chain) > 1:
                 chain = tuple(self.chain)
-                self.emit(HandoffComplete(self.active.name, chain, self.active.name))
+                self.emit(HandoffComplete, self.active.name, chain, self.active.name)
             if self.session_id is not None:
                 state = SessionState(self.transcript, self.active.name)
                 await self.entry.sessions.save(self.session_id, state)
         except Exception as error:
-            self.emit(ErrorEvent(self.context.agent_name, str(error), type(error).__name__))
+            self.emit(ErrorEvent, self.context.agent_name, str(error), type(error).__name__)
             raise
         finally:
             try:
@@ -172,7 +182,7 @@ class Run:
             handoffs=[record for record in self.records if record is not None],
             messages=self.transcript,
             usage=self.usage,
-            events=self.events,
+            event_log=self.log,
             run_id=self.context.run_id,
             session_id=self.session_id,
         )
@@ -203,9 +213,13 @@ class Run:
         step = Step(self.active, self.transcript, None, first=True)
         pending: list[Pending] = []
         while True:
-            outcome: str | Transfer | None
+            outcome: str | Pending | None
             try:
-                outcome = await self.run_step(step)
+                self.take_over(step)
+                outcome = None if step.turns is not None else await self.arrive(step)
+                if outcome is None:
+                    turns = step.agent.max_turns if step.turns is None else step.turns
+                    outcome = await self.model_loop(step, turns)
             except HookError:
                 raise  # a bug in user code propagates, naming Skill.method
             except Exception as failure:
@@ -214,11 +228,17 @@ class Run:
                 handed = pending.pop()  # the target raised: a failed handoff, not a crash
                 outcome = await handoffs.fail_handoff(self, handed, failure)
                 if outcome is None:
-                    step = handed.resume
+                    step = Step(
+                        handed.source,
+                        handed.view,
+                        handed.source_context,
+                        turns=handed.resume_turns,
+                    )
                     continue
-            if isinstance(outcome, Transfer):
-                pending.append(outcome.pending)
-                step = outcome.step
+            if isinstance(outcome, Pending):
+                assert outcome.target is not None and outcome.target_view is not None
+                pending.append(outcome)
+                step = Step(outcome.target, outcome.target_view, outcome.payload)
                 continue
             answer = outcome
             while pending:  # each handoff on the way here succeeded: finish them, innermost first
@@ -226,19 +246,22 @@ class Run:
                 answer = finished if finished is not None else answer
             return answer
 
-    async def run_step(self, step: Step) -> str | Transfer:
-        """One agent's turn at the run: conditions on arrival, then its model loop."""
-        agent, view = step.agent, step.view
+    def take_over(self, step: Step) -> None:
+        """``step.agent`` becomes the active agent, seeing ``step.view``."""
+        agent = step.agent
         self.active = agent
         context = self.context
         context.agent_name = agent.name
         context.agent = agent
-        context.messages = view
-        if step.turns is not None:
-            return await self.model_loop(agent, view, step.handoff_context, step.turns)
+        context.messages = step.view
+
+    async def arrive(self, step: Step) -> str | Pending | None:
+        """An agent receives the conversation: start-up, hooks, then its handoff conditions.
+        Returns an outcome when a condition handed the run on, else None."""
+        agent, view = step.agent, step.view
         if agent.skills:
             await agent.ensure_initialized()
-        self.emit(AgentStarted(agent.name))
+        self.emit(AgentStarted, agent.name)
         hooks = agent.capabilities.hooks
         if agent not in self.started:
             self.started.append(agent)
@@ -246,22 +269,18 @@ class Run:
                 await self.hooks(agent, "on_connection")
         if step.first and "on_message" in hooks:
             await self.hooks(agent, "on_message")
-        if agent.capabilities.conditions:  # a refused hit is reported (bounds)
-            decision = await handoffs.evaluate_conditions(self, agent, latest_user_text(view))
-            if decision is not None:
-                resume = Step(agent, view, step.handoff_context, turns=agent.max_turns)
-                outcome = await handoffs.start_handoff(self, agent, view, decision, resume)
-                if outcome is not None:
-                    return outcome
-        return await self.model_loop(agent, view, step.handoff_context, agent.max_turns)
+        if not agent.capabilities.conditions:
+            return None
+        decision = await handoffs.evaluate_conditions(self, agent, latest_user_text(view))
+        if decision is None:  # a refused hit is still evaluated and reported (bounds)
+            return None
+        return await handoffs.start_handoff(
+            self, agent, view, decision, step.handoff_context, agent.max_turns
+        )
 
-    async def model_loop(
-        self,
-        agent: BaseAgent,
-        view: list[dict[str, Any]],
-        handoff_context: Mapping[str, Any] | None,
-        turns: int,
-    ) -> str | Transfer:
+    async def model_loop(self, step: Step, turns: int) -> str | Pending:
+        """Model calls and tool calls until the agent answers or hands the run on."""
+        agent, view, handoff_context = step.agent, step.view, step.handoff_context
         model = agent.model
         if model is None:
             raise AgentConfigError(
@@ -294,20 +313,21 @@ class Run:
             calls = response.tool_calls
             if not calls:
                 content = response.content or ""
-                self.emit(AgentCompleted(agent.name, content))
+                self.emit(AgentCompleted, agent.name, content)
                 return content
             transfer = next((c for c in calls if agent.target_for_tool(c.name) is not None), None)
             if transfer is not None:
-                resume = Step(agent, view, handoff_context, turns=turns - turn - 1)
-                outcome = await handoffs.transfer_call(self, agent, view, calls, transfer, resume)
+                outcome = await handoffs.transfer_call(
+                    self, agent, view, calls, transfer, handoff_context, turns - turn - 1
+                )
                 if outcome is not None:
                     return outcome
                 continue
             for call in calls:
-                self.emit(ToolCallEvent(agent.name, call.id, call.name, call.arguments))
+                self.emit(ToolCallEvent, agent.name, call.id, call.name, call.arguments)
                 output, is_error = await run_tool(self, agent, call)
                 self.append(view, tool_message(call, output))
-                self.emit(ToolResultEvent(agent.name, call.id, call.name, output, is_error))
+                self.emit(ToolResultEvent, agent.name, call.id, call.name, output, is_error)
         raise MaxTurnsExceeded(agent.name, agent.max_turns)
 
     def append(self, view: list[dict[str, Any]], message: dict[str, Any]) -> None:
@@ -321,7 +341,7 @@ class Run:
         async for item in agent.model.stream(request):
             if isinstance(item, str):
                 if item:
-                    self.emit(TextDelta(agent.name, item))
+                    self.emit(TextDelta, agent.name, item)
             else:
                 response = item
         if response is None:
