@@ -89,6 +89,26 @@ class Context(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in _ATTRIBUTES:
+            return object.__getattribute__(self, key)
+        return self._data.get(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        data = dict(*args, **kwargs)
+        if _ATTRIBUTES.isdisjoint(data):
+            self._data.update(data)
+        else:
+            for key, value in data.items():
+                self[key] = value
+
+    def switch_to(self, agent: Any, messages: list[dict[str, Any]]) -> None:
+        """Make ``agent`` the active agent, seeing ``messages`` (the run loop's hand-over)."""
+        set_slot = object.__setattr__
+        set_slot(self, "agent", agent)
+        set_slot(self, "agent_name", agent.name)
+        set_slot(self, "messages", messages)
+
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: expose data keys as attributes.
         if name.startswith("__") or name == "_data":

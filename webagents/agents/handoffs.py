@@ -226,12 +226,14 @@ async def start_handoff(
         except UnknownAgentError as unknown:
             error = str(unknown)
     context = run.context
-    context["handoff_agent"] = name
-    context["handoff_metadata"] = decision.metadata
-    context["handoff_reason"] = decision.reason
-    context["handoff_trigger"] = decision.trigger
-    context["handoff_context"] = {}
-    context["handoff_result"] = None
+    context.update(
+        handoff_agent=name,
+        handoff_metadata=decision.metadata,
+        handoff_reason=decision.reason,
+        handoff_trigger=decision.trigger,
+        handoff_context={},
+        handoff_result=None,
+    )
     if error is None and "before_handoff" in source.capabilities.hooks:
         try:
             await run.hooks(source, "before_handoff")
@@ -331,16 +333,14 @@ async def finish_handoff(
 async def _after_handoff(
     run: Run, source: BaseAgent, view: list[dict[str, Any]], result: dict[str, Any]
 ) -> str | None:
-    owner = run.active
-    context = run.context
-    context.agent_name, context.agent, context.messages = source.name, source, view
-    context["handoff_result"] = result
+    run.context["handoff_result"] = result
     if "after_handoff" in source.capabilities.hooks:
+        owner, owner_view = run.active, run.context.messages
+        run.context.switch_to(source, view)  # the source's hooks see the source's run
         await run.hooks(source, "after_handoff")
-    context = run.context
-    final = context.get("handoff_result")
+        run.context.switch_to(owner, owner_view)
+    final = run.context.get("handoff_result")
     final = final if isinstance(final, dict) else result
-    context.agent_name, context.agent = owner.name, owner
     if result["success"]:
         response = final.get("response")
         return str(response) if response is not None else str(result["response"])

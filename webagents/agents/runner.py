@@ -248,12 +248,8 @@ class Run:
 
     def take_over(self, step: Step) -> None:
         """``step.agent`` becomes the active agent, seeing ``step.view``."""
-        agent = step.agent
-        self.active = agent
-        context = self.context
-        context.agent_name = agent.name
-        context.agent = agent
-        context.messages = step.view
+        self.active = step.agent
+        self.context.switch_to(step.agent, step.view)
 
     async def arrive(self, step: Step) -> str | Pending | None:
         """An agent receives the conversation: start-up, hooks, then its handoff conditions.
