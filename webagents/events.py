@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Final, Literal, TypeAlias
 
 __all__ = [
@@ -167,11 +167,21 @@ for _tag, _class in enumerate(EVENT_CLASSES):
 del _tag, _class
 
 
-def events_from_log(log: list[tuple[Any, ...]]) -> list[RunEvent]:
-    """Events from a run's compact log of ``(tag, *fields)`` tuples.
+_FIELD_COUNTS: Final = tuple(len(fields(cls)) for cls in EVENT_CLASSES)
 
-    A run records its events as tuples of plain values: the garbage collector stops tracking
-    those, so a thousand runs in flight do not each keep a dozen objects for it to walk.
+
+def events_from_log(log: list[Any]) -> list[RunEvent]:
+    """Events from a run's compact log: each event's tag, then its fields, flat in one list.
+
+    A run records plain values instead of event objects, so a thousand runs in flight do not
+    each keep a dozen more objects for the garbage collector to walk; the objects are made
+    when someone reads them.
     """
-    classes = EVENT_CLASSES
-    return [classes[record[0]](*record[1:]) for record in log]
+    events: list[RunEvent] = []
+    index, end = 0, len(log)
+    while index < end:
+        tag = log[index]
+        count = _FIELD_COUNTS[tag]
+        events.append(EVENT_CLASSES[tag](*log[index + 1 : index + 1 + count]))
+        index += 1 + count
+    return events

@@ -39,7 +39,7 @@ class RunResult:
     handoffs: list[HandoffRecord]
     messages: list[dict[str, Any]]
     usage: Usage
-    event_log: list[tuple[Any, ...]] = field(repr=False, compare=False)
+    event_log: list[Any] = field(repr=False, compare=False)
     run_id: str = ""
     session_id: str | None = None
     created: int = field(default_factory=lambda: int(time.time()))

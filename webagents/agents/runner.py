@@ -86,14 +86,14 @@ class Run:
         self.session_id = session_id
         self.streaming = streaming
         self.max_handoffs = entry.max_handoffs
-        self.log: list[tuple[Any, ...]] = []  # events, compact: see events_from_log
+        self.log: list[Any] = []  # events, compact: see events_from_log
         self.queue: asyncio.Queue[object] | None = None
         self.usage = Usage()
         self.records: list[HandoffRecord | None] = []  # None: a handoff still in flight
         self.chain: list[str] = [active.name]
         self.edges: set[tuple[str, str]] = set()
         self.transfers = 0
-        self.started: list[BaseAgent] = []
+        self.started: list[BaseAgent] | None = None  # agents with connection hooks
 
     @classmethod
     def create(
@@ -139,7 +139,9 @@ class Run:
         only for a stream that is waiting for it. Fields are positional, in field order."""
         if named:
             raise TypeError("Run.emit takes event fields positionally, in field order")
-        self.log.append((kind.tag, *fields))  # type: ignore[attr-defined]
+        log = self.log
+        log.append(kind.tag)  # type: ignore[attr-defined]
+        log.extend(fields)
         if self.queue is not None:
             self.queue.put_nowait(kind(*fields, **named))
 
@@ -170,7 +172,7 @@ class Run:
             raise
         finally:
             try:
-                for agent in reversed(self.started):
+                for agent in reversed(self.started or ()):
                     if "finalize_connection" in agent.capabilities.hooks:
                         await self.hooks(agent, "finalize_connection")
             finally:
@@ -178,7 +180,7 @@ class Run:
         return RunResult(
             content=content,
             agent=self.active.name,
-            handoff_chain=list(self.chain),
+            handoff_chain=self.chain,
             handoffs=[record for record in self.records if record is not None],
             messages=self.transcript,
             usage=self.usage,
@@ -259,10 +261,13 @@ class Run:
             await agent.ensure_initialized()
         self.emit(AgentStarted, agent.name)
         hooks = agent.capabilities.hooks
-        if agent not in self.started:
-            self.started.append(agent)
-            if "on_connection" in hooks:
-                await self.hooks(agent, "on_connection")
+        if "on_connection" in hooks or "finalize_connection" in hooks:
+            started = self.started if self.started is not None else []
+            self.started = started
+            if agent not in started:
+                started.append(agent)
+                if "on_connection" in hooks:
+                    await self.hooks(agent, "on_connection")
         if step.first and "on_message" in hooks:
             await self.hooks(agent, "on_message")
         if not agent.capabilities.conditions:
