@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextvars import Token
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
 from webagents.agents import handoffs
@@ -56,6 +57,7 @@ class Run:
         "active",
         "chain",
         "context",
+        "context_token",
         "edges",
         "entry",
         "log",
@@ -94,6 +96,7 @@ class Run:
         self.edges: set[tuple[str, str]] = set()
         self.transfers = 0
         self.started: list[BaseAgent] | None = None  # agents with connection hooks
+        self.context_token: Token[Context | None] | None = None
 
     @classmethod
     def create(
@@ -151,12 +154,18 @@ class Run:
             context = await run_hooks(entries, self.context)
             if context is not self.context:
                 self.context = context
-                current_context.set(context)
+                self.expose_context()
 
     # running -------------------------------------------------------------------------------
 
-    async def execute(self) -> RunResult:
+    def expose_context(self) -> None:
+        """Make the run's Context what ``Skill.get_context()`` returns in this task. Only runs
+        that involve skills need it (plain function tools receive the context as an argument)."""
         token = current_context.set(self.context)
+        if self.context_token is None:
+            self.context_token = token
+
+    async def execute(self) -> RunResult:
         try:
             if self.session_id is not None:
                 await self.resume_session(self.session_id)
@@ -176,7 +185,8 @@ class Run:
                     if "finalize_connection" in agent.capabilities.hooks:
                         await self.hooks(agent, "finalize_connection")
             finally:
-                current_context.reset(token)
+                if self.context_token is not None:
+                    current_context.reset(self.context_token)
         return RunResult(
             content=content,
             agent=self.active.name,
@@ -252,6 +262,8 @@ class Run:
         """``step.agent`` becomes the active agent, seeing ``step.view``."""
         self.active = step.agent
         self.context.switch_to(step.agent, step.view)
+        if step.agent.skills and self.context_token is None:
+            self.expose_context()
 
     async def arrive(self, step: Step) -> str | Pending | None:
         """An agent receives the conversation: start-up, hooks, then its handoff conditions.
