@@ -91,7 +91,7 @@ class Pending:
     source_context: Mapping[str, Any] | None
     resume_turns: int
     started: float
-    own_keys: tuple[Any, ...]
+    own_keys: tuple[Any, ...] | None  # kept only for the source's after-hooks
     record_index: int
     transcript_mark: int
     chain_mark: int
@@ -255,7 +255,9 @@ async def start_handoff(
         resume_turns=resume_turns,
         started=started,
         # This handoff's keys, restored for its after-hooks once later handoffs overwrote them.
-        own_keys=tuple(context.get(key) for key in _HANDOFF_KEYS),
+        own_keys=tuple(context.get(key) for key in _HANDOFF_KEYS)
+        if "after_handoff" in source.capabilities.hooks
+        else None,
         record_index=len(run.records),
         transcript_mark=len(run.transcript),
         chain_mark=len(run.chain),
@@ -326,7 +328,8 @@ async def finish_handoff(
         "agent": run.active.name if error is None else name,
         "error": error,
     }
-    run.context.update(zip(_HANDOFF_KEYS, pending.own_keys, strict=True))
+    if pending.own_keys is not None:
+        run.context.update(zip(_HANDOFF_KEYS, pending.own_keys, strict=True))
     return await _after_handoff(run, source, pending.view, result)
 
 
