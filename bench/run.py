@@ -54,14 +54,15 @@ class Mode:
     round_ms: float
     concurrent_rounds: int
     concurrent_round_ms: float
-    concurrent_processes: int  # fresh processes per N; the figures are their medians
+    concurrent_processes: int  # fresh processes per N and side; figures are their medians
+    concurrent_processes_ours: int  # ours is quick to run: more processes, steadier medians
     import_rounds: int
     http_rounds: int
     http_round_ms: float
 
 
-QUICK = Mode("quick", 5, 20, 1, 50, 1, 1, 5, 20)
-FULL = Mode("full", 21, 100, 1, 300, 3, 9, 21, 60)
+QUICK = Mode("quick", 5, 20, 1, 50, 1, 3, 1, 5, 20)
+FULL = Mode("full", 21, 100, 1, 300, 3, 9, 9, 21, 60)
 
 
 # running the two sides ---------------------------------------------------------------------
@@ -99,29 +100,28 @@ def workload(python: Path | str, script: Path, name: str, **options: Any) -> Fig
     return result
 
 
-Job = tuple[tuple[str, ...], str, dict[str, Any], int]
+Job = tuple[tuple[str, ...], str, dict[str, Any]]
+# Jobs of one group run round by round, interleaved, so that a slow spell of the machine falls
+# on all of them alike; each side runs the group's jobs in that many fresh processes.
+Group = tuple[list[Job], dict[str, int]]
 
 
-def jobs(mode: Mode, url: str) -> list[Job]:
-    """(where the result goes, workload, options, fresh processes), in the order they run."""
+def groups(mode: Mode, url: str) -> list[Group]:
+    """The workloads in the order they run."""
     micro = {"rounds": mode.rounds, "round_ms": mode.round_ms}
     concurrent = {"rounds": mode.concurrent_rounds, "round_ms": mode.concurrent_round_ms}
     http = {"url": url, "rounds": mode.http_rounds, "round_ms": mode.http_round_ms}
+    once = {"ours": 1, "peer": 1}
     return [
-        (("handoff",), "handoff", {"size": CHAIN, **micro}, 1),
-        (("run",), "run", micro, 1),
-        (("tool",), "tool", micro, 1),
-        *(
-            (
-                ("concurrent", str(n)),
-                "concurrent",
-                {"size": n, **concurrent},
-                mode.concurrent_processes,
-            )
-            for n in SIZES
+        ([(("handoff",), "handoff", {"size": CHAIN, **micro})], once),
+        ([(("run",), "run", micro)], once),
+        ([(("tool",), "tool", micro)], once),
+        (
+            [(("concurrent", str(n)), "concurrent", {"size": n, **concurrent}) for n in SIZES],
+            {"ours": mode.concurrent_processes_ours, "peer": mode.concurrent_processes},
         ),
-        (("import",), "import", {"rounds": mode.import_rounds}, 1),
-        (("http",), "http", http, 1),
+        ([(("import",), "import", {"rounds": mode.import_rounds})], once),
+        ([(("http",), "http", http)], once),
     ]
 
 
@@ -131,16 +131,19 @@ def measure(
     """Raw results of every workload for each side; the sides alternate workload by workload
     (and process by process), so load from other processes falls on both alike."""
     raw: dict[str, dict[str, Any]] = {side: {} for side in sides}
-    for path, name, options, processes in jobs(mode, url):
-        results: dict[str, list[Figures]] = {side: [] for side in sides}
-        for _ in range(processes):
-            for side, (python, script) in sides.items():
-                results[side].append(workload(python, script, name, **options))
-        for side in sides:
+    for group, processes in groups(mode, url):
+        results: dict[tuple[str, tuple[str, ...]], list[Figures]] = {}
+        for round_ in range(max(processes.values())):
+            for path, name, options in group:
+                for side, (python, script) in sides.items():
+                    if round_ < processes[side]:
+                        figures = workload(python, script, name, **options)
+                        results.setdefault((side, path), []).append(figures)
+        for (side, path), figures_list in results.items():
             slot = raw[side]
             for key in path[:-1]:
                 slot = slot.setdefault(key, {})
-            slot[path[-1]] = merge(results[side])
+            slot[path[-1]] = merge(figures_list)
     return raw
 
 

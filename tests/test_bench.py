@@ -117,9 +117,11 @@ def test_every_job_of_the_orchestrator_exists_on_our_side(
     ours: ModuleType, orchestrator: ModuleType
 ) -> None:
     for mode in (orchestrator.QUICK, orchestrator.FULL):
-        for _, name, options, processes in orchestrator.jobs(mode, "http://127.0.0.1:9/v1"):
-            assert name in ours.WORKLOADS
-            assert set(options) <= {"size", "rounds", "round_ms", "url"} and processes >= 1
+        for group, processes in orchestrator.groups(mode, "http://127.0.0.1:9/v1"):
+            assert set(processes) == {"ours", "peer"} and min(processes.values()) >= 1
+            for _, name, options in group:
+                assert name in ours.WORKLOADS
+                assert set(options) <= {"size", "rounds", "round_ms", "url"}
 
 
 def _raw(scale: float) -> dict[str, Any]:
