@@ -14,6 +14,7 @@ __all__ = [
     "MissingAPIKeyError",
     "ModelError",
     "PluginLoadError",
+    "ToolArgumentsError",
     "UnknownAgentError",
     "WebAgentsError",
 ]
@@ -93,6 +94,14 @@ class PluginLoadError(WebAgentsError):
             f"plugin {entry_point!r} from {distribution} {version} failed to load: "
             f"{type(cause).__name__}: {cause}"
         )
+
+
+class ToolArgumentsError(ValueError):
+    """The model's arguments do not fit the tool.
+
+    ``str(e)`` is sent back to the model, so it is short and names the tool and each bad field,
+    e.g. ``invalid arguments for tool 'lookup': order_id: Field required``.
+    """
 
 
 class InvalidRequestError(WebAgentsError, ValueError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pluggy
 
@@ -23,9 +23,11 @@ from webagents.agents.skills.decorators import (
     ToolOptions,
     member_options,
 )
-from webagents.agents.skills.schema import FunctionSchema
 from webagents.errors import AgentConfigError, DefinitionError
 from webagents.plugins.hookspecs import PROJECT, AgentSpecs, hookimpl
+
+if TYPE_CHECKING:
+    from webagents.agents.skills.schema import FunctionSchema
 
 __all__ = [
     "AgentMember",

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_json
-
 from webagents.agents.capabilities import scope_allows
-from webagents.agents.skills.schema import ToolArgumentsError
+from webagents.errors import ToolArgumentsError
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
@@ -62,4 +60,6 @@ async def _invoke(name: str, func: Any, kwargs: dict[str, Any]) -> tuple[str, bo
         return f"Error: tool {name!r} failed: {type(error).__name__}: {error}", True
     if isinstance(value, str):
         return value, False
+    from pydantic_core import to_json  # deferred: keeps ``import webagents`` light
+
     return to_json(value, fallback=str).decode(), False

@@ -13,12 +13,12 @@ from webagents.agents.skills.decorators import (
     ToolOptions,
     member_options,
 )
-from webagents.agents.skills.schema import FunctionSchema, function_schema
 from webagents.context import Context, current_context
 from webagents.errors import AgentConfigError, DefinitionError
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
+    from webagents.agents.skills.schema import FunctionSchema
 
 __all__ = ["Skill", "SkillMember"]
 
@@ -36,6 +36,9 @@ class SkillMember:
 def tool_schema(
     func: Callable[..., Any], options: ToolOptions, *, skip_first: bool
 ) -> FunctionSchema:
+    # Deferred: pydantic loads with the first tool, not with ``import webagents``.
+    from webagents.agents.skills.schema import function_schema
+
     return function_schema(
         func, name=options.name, description=options.description, skip_first=skip_first
     )

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import ErrorDetails
 
 from webagents.context import Context
-from webagents.errors import DefinitionError
+from webagents.errors import DefinitionError, ToolArgumentsError
 
 __all__ = ["FunctionSchema", "ToolArgumentsError", "function_schema"]
 
@@ -29,14 +29,6 @@ _REJECTED_KINDS = {
     inspect.Parameter.VAR_POSITIONAL: "*args parameter",
     inspect.Parameter.VAR_KEYWORD: "**kwargs parameter",
 }
-
-
-class ToolArgumentsError(ValueError):
-    """The model's arguments do not fit the tool.
-
-    ``str(e)`` is sent back to the model, so it is short and names the tool and each bad field,
-    e.g. ``invalid arguments for tool 'lookup': order_id: Field required``.
-    """
 
 
 @dataclass(frozen=True, slots=True)
