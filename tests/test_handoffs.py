@@ -5,7 +5,6 @@ other's agents. Failures are asserted in the result and the events: a handoff ne
 """
 
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -16,24 +15,21 @@ from webagents.agents import InMemorySessionStore
 from webagents.agents.result import RunResult
 from webagents.agents.skills.decorators import handoff, hook, tool
 from webagents.events import HandoffComplete, HandoffFailed, HandoffTransfer
-from webagents.testing import ScriptedModel, error, text, tool_call, tool_calls, transfer
-from webagents.testing.replies import ReplyLike, Responder
+from webagents.testing import (
+    error,
+    scripted_agent,
+    text,
+    tool_call,
+    tool_calls,
+    transfer,
+)
 
 
 def uname(base: str) -> str:
     return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
-def make(
-    name: str,
-    replies: Iterable[ReplyLike] = (),
-    *,
-    responder: Responder | None = None,
-    **kwargs: Any,
-) -> tuple[BaseAgent, ScriptedModel]:
-    model = ScriptedModel(replies, responder=responder, name=f"model-of-{name}")
-    kwargs.setdefault("instructions", f"You are {name}.")
-    return BaseAgent(name, model=model, **kwargs), model
+make = scripted_agent
 
 
 def tool_names(request: dict[str, Any]) -> list[str]:

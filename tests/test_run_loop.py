@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -38,24 +37,22 @@ from webagents.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from webagents.testing import ScriptedModel, error, text, tool_call, tool_calls, transfer
-from webagents.testing.replies import ReplyLike, Responder
+from webagents.testing import (
+    error,
+    scripted_agent,
+    text,
+    tool_call,
+    tool_calls,
+    transfer,
+)
+from webagents.testing.replies import ReplyLike
 
 
 def uname(base: str) -> str:
     return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
-def make(
-    name: str,
-    replies: Iterable[ReplyLike] = (),
-    *,
-    responder: Responder | None = None,
-    **kwargs: Any,
-) -> tuple[BaseAgent, ScriptedModel]:
-    model = ScriptedModel(replies, responder=responder, name=f"model-of-{name}")
-    kwargs.setdefault("instructions", f"You are {name}.")
-    return BaseAgent(name, model=model, **kwargs), model
+make = scripted_agent
 
 
 def tool_names(request: dict[str, Any]) -> list[str]:

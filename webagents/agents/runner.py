@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import json
 import os
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextvars import Token
 from typing import TYPE_CHECKING, Any, Final, ParamSpec
 
@@ -36,12 +36,13 @@ from webagents.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
+from webagents.messages import latest_user_text
 from webagents.models.base import ModelRequest, ModelResponse, Usage
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent, Messages
 
-__all__ = ["Run", "latest_user_text"]
+__all__ = ["Run"]
 
 P = ParamSpec("P")
 _DONE: Final = object()
@@ -416,23 +417,6 @@ def normalise_messages(messages: Messages) -> list[dict[str, Any]]:
     if not result:
         raise InvalidRequestError("run() needs at least one message")
     return result
-
-
-def latest_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
-    """The text of the newest user message (text parts joined), or "" if there is none."""
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):
-                return " ".join(
-                    str(part.get("text", ""))
-                    for part in content
-                    if isinstance(part, Mapping) and part.get("type") == "text"
-                )
-            return ""
-    return ""
 
 
 def _new_turn(incoming: list[dict[str, Any]], has_history: bool) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from webagents.testing import replies
 from webagents.testing.fake_server import FakeOpenAIServer
 from webagents.testing.replies import Reply, as_reply, error, text, tool_call, tool_calls, transfer
-from webagents.testing.scripted import ScriptedModel
+from webagents.testing.scripted import ScriptedModel, scripted_agent
 
 __all__ = [
     "FakeOpenAIServer",
@@ -12,6 +12,7 @@ __all__ = [
     "as_reply",
     "error",
     "replies",
+    "scripted_agent",
     "text",
     "tool_call",
     "tool_calls",

@@ -7,13 +7,16 @@ import inspect
 import itertools
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from webagents.errors import ModelError
 from webagents.models.base import ModelRequest, ModelResponse, ToolCall, Usage
 from webagents.testing.replies import Reply, ReplyLike, Responder, as_reply
 
-__all__ = ["ScriptedModel"]
+__all__ = ["ScriptedModel", "scripted_agent"]
+
+if TYPE_CHECKING:
+    from webagents.agents.agent import BaseAgent
 
 _ids = itertools.count(1)
 
@@ -89,3 +92,20 @@ class ScriptedModel:
         for start in range(0, len(content), size):
             yield content[start : start + size]
         yield response
+
+
+def scripted_agent(
+    name: str,
+    replies: Iterable[ReplyLike] = (),
+    *,
+    responder: Responder | None = None,
+    **agent_options: Any,
+) -> tuple[BaseAgent, ScriptedModel]:
+    """An agent called ``name`` on its own ``ScriptedModel``, and that model (to script more
+    replies and read its ``requests``). Options go to ``BaseAgent``; instructions default to
+    ``"You are <name>."``."""
+    from webagents.agents.agent import BaseAgent
+
+    model = ScriptedModel(replies, responder=responder, name=f"model-of-{name}")
+    agent_options.setdefault("instructions", f"You are {name}.")
+    return BaseAgent(name, model=model, **agent_options), model

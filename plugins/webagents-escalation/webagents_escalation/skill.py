@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from webagents import AgentConfigError, Context, Skill, hook, tool
+from webagents.messages import message_text
 from webagents_escalation.tickets import PRIORITIES, Priority, Ticket, TicketQueue
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class EscalationSkill(Skill):
     ) -> Priority:
         """The ticket's priority: ``requested``, raised by any configured keyword found in
         the reason or in the customer's messages."""
-        texts = [reason, *(_text_of(m) for m in conversation if m.get("role") == "user")]
+        texts = [reason, *(message_text(m) for m in conversation if m.get("role") == "user")]
         rank = PRIORITIES.index(requested)
         for pattern, priority in self.priority_keywords:
             if PRIORITIES.index(priority) > rank and any(pattern.search(t) for t in texts):
@@ -175,7 +176,7 @@ def conversation_summary(
     lines = []
     for message in messages:
         role = message.get("role")
-        text = " ".join(_text_of(message).split())
+        text = " ".join(message_text(message).split())
         if role not in ("user", "assistant") or not text:
             continue
         if len(text) > max_chars:
@@ -194,19 +195,6 @@ def _describe(ticket: Ticket) -> str:
     if ticket.status == "assigned":
         return f"{head} is assigned: a support agent is working on it. Reason: {ticket.reason}"
     return f"{head} is closed. Resolution: {ticket.resolution}"
-
-
-def _text_of(message: Mapping[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, Mapping) and part.get("type") == "text"
-        )
-    return ""
 
 
 def _keywords(value: object) -> list[tuple[re.Pattern[str], Priority]]:
