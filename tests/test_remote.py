@@ -1,0 +1,74 @@
+"""Agents in another process, reached over HTTP in the OpenAI format (here a real HTTP server
+that speaks it: FakeOpenAIServer stands in for a remote webagents server)."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+from webagents.agents import get_registry, register_remote
+from webagents.agents.skills import NLISkill
+from webagents.events import HandoffFailed
+from webagents.testing import FakeOpenAIServer, scripted_agent, text, transfer
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"  # nobody listens there any more
+
+
+async def test_handoff_to_a_remote_agent_carries_the_conversation_and_context() -> None:
+    name = f"remote-expert-{uuid.uuid4().hex[:6]}"
+    with FakeOpenAIServer([text("Remote expert here: rebalance yearly.")]) as remote:
+        register_remote(name, remote.url, "Investment advice")
+        desk, _ = scripted_agent(f"desk-{name}", [transfer(name, "investments")], handoffs=[name])
+
+        result = await desk.run("How often should I rebalance?", user_id="u1")
+
+    get_registry().unregister(name)
+    assert result.content == "Remote expert here: rebalance yearly."
+    assert result.handoff_chain == [desk.name, name]
+    [record] = result.handoffs
+    assert (record.success, record.trigger, record.reason) == (True, "llm", "investments")
+    sent = remote.requests[0]
+    assert sent["model"] == name
+    assert sent["messages"][0]["content"] == "How often should I rebalance?"
+    assert sent["messages"][-1]["role"] == "tool"  # the transfer call, answered
+
+
+async def test_a_remote_agent_that_is_down_is_a_failed_handoff_and_the_source_answers() -> None:
+    name = f"remote-down-{uuid.uuid4().hex[:6]}"
+    register_remote(name, closed_port_url())
+    desk, model = scripted_agent(
+        f"desk-{name}", [transfer(name), text("I'll help you myself.")], handoffs=[name]
+    )
+
+    result = await desk.run("Question for the expert")
+
+    get_registry().unregister(name)
+    assert (result.content, result.agent) == ("I'll help you myself.", desk.name)
+    [failed] = [e for e in result.events if isinstance(e, HandoffFailed)]
+    assert "unreachable" in failed.error
+    assert "failed" in model.requests[1]["messages"][-1]["content"]
+
+
+async def test_nli_queries_remote_agents_and_falls_back() -> None:
+    primary = f"remote-primary-{uuid.uuid4().hex[:6]}"
+    backup = f"remote-backup-{uuid.uuid4().hex[:6]}"
+    register_remote(primary, closed_port_url())
+    with FakeOpenAIServer([text("backup answer")]) as server:
+        register_remote(backup, server.url)
+        nli = NLISkill({"fallbacks": {primary: [backup]}, "timeout": 5})
+
+        outcome = await nli.query_agent(primary, "hello?")
+
+    for name in (primary, backup):
+        get_registry().unregister(name)
+    assert outcome["success"] is True
+    assert (outcome["response"], outcome["agent"], outcome["attempts"]) == (
+        "backup answer",
+        backup,
+        2,
+    )
