@@ -1,9 +1,10 @@
 """The run loop: one ``Run`` per call of ``agent.run``; all per-run state lives here.
 
-An agent *activation* evaluates its handoff conditions on the user turn, then alternates
-model calls and tool calls until the model answers, a transfer succeeds, or ``max_turns``.
-Handoffs (``handoffs.py``) activate the target inside the same Run, so the chain, bounds
-and events are one per run.
+Each *step* gives the conversation to one agent: on arrival it evaluates its handoff
+conditions on the user turn, then alternates model calls and tool calls until the model
+answers, a transfer starts, or ``max_turns``. A handoff to a local agent (``handoffs.py``)
+is the next step of the same loop, so the chain, bounds and events are one per run and a step
+costs the same at any depth of the chain.
 """
 
 from __future__ import annotations
