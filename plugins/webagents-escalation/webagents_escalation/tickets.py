@@ -14,15 +14,14 @@ import builtins
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias, get_args
 
 from webagents import WebAgentsError
+from webagents.sqlite import SQLiteFile, webagents_home
 
 __all__ = [
     "PRIORITIES",
@@ -135,8 +134,7 @@ class Ticket:
 
 def default_db_path() -> Path:
     """``tickets.db`` under ``$WEBAGENTS_HOME`` (default ``~/.webagents``), read when called."""
-    home = os.environ.get("WEBAGENTS_HOME") or "~/.webagents"
-    return Path(home).expanduser() / "tickets.db"
+    return webagents_home() / "tickets.db"
 
 
 def _now() -> str:
@@ -179,12 +177,13 @@ class TicketQueue:
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, busy_timeout: float = 30.0
     ) -> None:
-        if path is not None and str(path) == ":memory:":
-            raise ValueError("each operation opens its own connection, so the queue needs a file")
-        self._path = Path(path) if path is not None else None
-        self.busy_timeout = float(busy_timeout)
-        self._lock = threading.Lock()
-        self._ready = False
+        self.file = SQLiteFile(
+            path,
+            schema=_SCHEMA,
+            default_name="tickets.db",
+            busy_timeout=busy_timeout,
+            busy_error=TicketError,
+        )
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> TicketQueue:
@@ -195,56 +194,18 @@ class TicketQueue:
     @property
     def path(self) -> Path:
         """The database file (the default is resolved the first time this is read)."""
-        if self._path is None:
-            self._path = default_db_path()
-        return self._path
+        return self.file.path
+
+    @property
+    def busy_timeout(self) -> float:
+        return self.file.busy_timeout
 
     def __repr__(self) -> str:
-        where = str(self._path) if self._path is not None else "$WEBAGENTS_HOME/tickets.db"
-        return f"TicketQueue({where!r})"
-
-    # connections ---------------------------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        # timeout= sets SQLite's busy_timeout; isolation_level=None lets us issue BEGIN ourselves
-        return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        return f"TicketQueue({self.file.where()!r})"
 
     def open(self) -> None:
         """Create the directory and file, switch to WAL and create the schema; idempotent."""
-        with self._lock:
-            if self._ready:
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(self._connect()) as conn:
-                conn.execute("PRAGMA journal_mode=WAL").fetchall()
-                conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-            self._ready = True
-
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        self.open()
-        with closing(self._connect()) as conn:
-            yield conn
-
-    @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction. The lock makes this process's writers queue in Python rather
-        than poll SQLite's busy handler; other processes wait on SQLite's own lock."""
-        self.open()
-        with self._lock, closing(self._connect()) as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as error:
-                raise TicketError(
-                    f"ticket queue {self.path} stayed locked by another writer for "
-                    f"{self.busy_timeout}s ({error}); raise busy_timeout or find the stuck process"
-                ) from error
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        self.file.open()
 
     @staticmethod
     def _select(conn: sqlite3.Connection, ticket_id: int) -> Ticket | None:
@@ -286,7 +247,7 @@ class TicketQueue:
             _text(run_id, "run_id")
         transcript = _json([dict(m) for m in conversation], "conversation")
         extra = _json(dict(context or {}), "context")
-        with self._writing() as conn:
+        with self.file.writing() as conn:
             if run_id is not None:
                 row = conn.execute(
                     f"SELECT {_COLUMNS} FROM tickets WHERE run_id = ?", (run_id,)
@@ -316,7 +277,7 @@ class TicketQueue:
     def get(self, ticket_id: int) -> Ticket | None:
         """The ticket with this id, or None."""
         _ticket_id(ticket_id)
-        with self._reading() as conn:
+        with self.file.reading() as conn:
             return self._select(conn, ticket_id)
 
     def list(
@@ -334,7 +295,7 @@ class TicketQueue:
             where.append("customer_id = ?")
             params.append(customer_id)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        with self._reading() as conn:
+        with self.file.reading() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS} FROM tickets{clause} ORDER BY id", params
             ).fetchall()
@@ -353,7 +314,7 @@ class TicketQueue:
         return self._move(ticket_id, "closed", resolution=resolution)
 
     def _move(self, ticket_id: int, status: Status, **values: str) -> Ticket:
-        with self._writing() as conn:
+        with self.file.writing() as conn:
             ticket = self._select(conn, ticket_id)
             if ticket is None:
                 raise TicketNotFound(ticket_id)

@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from fractions import Fraction
@@ -24,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from webagents.agents.skills.base import Skill
 from webagents.agents.skills.decorators import tool
 from webagents.errors import WebAgentsError
+from webagents.sqlite import SQLiteFile
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
@@ -111,48 +109,26 @@ class Ledger:
     handler; other processes are kept out by SQLite's own write lock.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 30.0) -> None:
-        if str(path) == ":memory:":
-            raise ValueError(
-                "each operation opens its own connection, so the ledger needs a file; pass a "
-                "path, e.g. PaymentSkill({'db': 'ledger.db'})"
-            )
-        self.path = Path(path)
-        self.busy_timeout = busy_timeout
-        self._lock = threading.Lock()
-        self._ready = False
+    def __init__(self, path: str | os.PathLike[str] | None, *, busy_timeout: float = 30.0) -> None:
+        self.file = SQLiteFile(
+            path,
+            schema=_SCHEMA,
+            default_name="ledger.db",
+            busy_timeout=busy_timeout,
+            busy_error=PaymentError,
+        )
 
-    def _connect(self) -> sqlite3.Connection:
-        # timeout= sets SQLite's busy_timeout; isolation_level=None lets us issue BEGIN ourselves
-        return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+    @property
+    def busy_timeout(self) -> float:
+        return self.file.busy_timeout
 
     def open(self) -> None:
         """Create the directory and file, switch to WAL and create the schema; idempotent."""
-        with self._lock:
-            if not self._ready:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with closing(self._connect()) as conn:
-                    conn.execute("PRAGMA journal_mode=WAL").fetchall()
-                    conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-                self._ready = True
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self.open()
-        with self._lock, closing(self._connect()) as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise PaymentError(
-                    f"ledger {self.path} stayed locked by another writer for {self.busy_timeout}s "
-                    f"({exc}); raise config['busy_timeout'] or find the stuck process"
-                ) from exc
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        self.file.open()
 
     @staticmethod
     def _balance(conn: sqlite3.Connection, user_id: str) -> int:
@@ -181,7 +157,7 @@ class Ledger:
         _check_name(user_id, "user_id")
         _check_name(key, "idempotency_key", optional=True)
         _check_name(charge_key, "charge_key", optional=kind != "refund")
-        with self._transaction() as conn:
+        with self.file.writing() as conn:
             charge_id, left = None, 0
             if kind == "refund":
                 charge_id, left = self._refundable(conn, user_id, charge_key)
@@ -261,8 +237,7 @@ class Ledger:
     def balance(self, user_id: str) -> Decimal:
         """The balance of ``user_id``; 0 for a user the ledger has never seen."""
         _check_name(user_id, "user_id")
-        self.open()
-        with closing(self._connect()) as conn:
+        with self.file.reading() as conn:
             return from_micros(self._balance(conn, user_id))
 
     def statement(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
@@ -270,8 +245,7 @@ class Ledger:
         _check_name(user_id, "user_id")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"limit must be a positive int, got {limit!r}")
-        self.open()
-        with closing(self._connect()) as conn:
+        with self.file.reading() as conn:
             rows = conn.execute(
                 f"SELECT {_COLUMNS}, balance_after_micros FROM transactions "
                 "WHERE user_id = ? ORDER BY id DESC LIMIT ?",
@@ -311,12 +285,8 @@ class PaymentSkill(Skill):
         since SQLite's locks, not this object, keep the ledger consistent.
         """
         if self._ledger is None:
-            path = self.config.get("db")
-            if path is None:
-                home = os.environ.get("WEBAGENTS_HOME") or "~/.webagents"
-                path = Path(home).expanduser() / "ledger.db"
             timeout = float(self.config.get("busy_timeout", 30.0))
-            self._ledger = Ledger(path, busy_timeout=timeout)
+            self._ledger = Ledger(self.config.get("db"), busy_timeout=timeout)
         return self._ledger
 
     async def initialize(self, agent: BaseAgent) -> None:
