@@ -72,3 +72,36 @@ async def test_nli_queries_remote_agents_and_falls_back() -> None:
         backup,
         2,
     )
+
+
+async def test_a_remote_agent_that_took_over_answers_the_next_turns_of_the_session() -> None:
+    name = f"remote-owner-{uuid.uuid4().hex[:6]}"
+    session = f"s-{name}"
+    with FakeOpenAIServer(
+        [text("Remote: first answer."), text("Remote: second answer.")]
+    ) as remote:
+        register_remote(name, remote.url)
+        desk, desk_model = scripted_agent(
+            f"desk-{name}", [transfer(name), text("Desk answers again.")], handoffs=[name]
+        )
+
+        first = await desk.run("First question", session_id=session)
+        second = await desk.run("Follow-up", session_id=session)
+
+        assert (first.agent, second.agent) == (name, name)
+        assert second.content == "Remote: second answer."
+        assert second.handoffs == [] and second.handoff_chain == [name]
+        follow_up = remote.requests[1]["messages"]
+        assert [m["role"] for m in follow_up][-3:] == ["tool", "assistant", "user"]
+        assert follow_up[-2]["content"] == "Remote: first answer."
+        assert len(desk_model.requests) == 1  # the desk was not asked on the second turn
+
+    # The remote owner is gone: the entry agent takes the conversation back and answers.
+    third = await desk.run("Anyone there?", session_id=session)
+    get_registry().unregister(name)
+
+    assert (third.agent, third.content) == (desk.name, "Desk answers again.")
+    [failed] = [e for e in third.events if isinstance(e, HandoffFailed)]
+    assert (failed.from_agent, failed.to_agent, failed.reason) == (desk.name, name, "session owner")
+    fourth_owner = await desk.sessions.load(session)
+    assert fourth_owner is not None and fourth_owner.active_agent == desk.name

@@ -285,6 +285,7 @@ async def start_handoff(
     pending.duration_ms = (time.perf_counter() - started) * 1000
     run.append(view, {"role": "assistant", "content": response})
     run.emit(AgentCompleted, name, response)
+    run.remote_owner = target  # it owns the conversation from here, in later turns too
     return await finish_handoff(run, pending, response, None)
 
 
@@ -325,7 +326,7 @@ async def finish_handoff(
     result: dict[str, Any] = {
         "success": error is None,
         "response": response,
-        "agent": run.active.name if error is None else name,
+        "agent": run.owner_name if error is None else name,
         "error": error,
     }
     if pending.own_keys is not None:

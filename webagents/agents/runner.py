@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, ParamSpec
 from webagents.agents import handoffs
 from webagents.agents.dispatch import call_user, run_hooks
 from webagents.agents.handoffs import Pending, Step
-from webagents.agents.registry import get_registry
+from webagents.agents.registry import RemoteAgent, get_registry
 from webagents.agents.result import HandoffRecord, RunResult
 from webagents.agents.sessions import SessionState
 from webagents.agents.skills.decorators import SCOPES
@@ -32,6 +32,7 @@ from webagents.events import (
     AgentStarted,
     ErrorEvent,
     HandoffComplete,
+    HandoffFailed,
     RunEvent,
     TextDelta,
     ToolCallEvent,
@@ -66,6 +67,7 @@ class Run:
         "max_handoffs",
         "queue",
         "records",
+        "remote_owner",
         "session_id",
         "started",
         "streaming",
@@ -99,6 +101,7 @@ class Run:
         self.transfers = 0
         self.started: list[BaseAgent] | None = None  # agents with connection hooks
         self.context_token: Token[Context | None] | None = None
+        self.remote_owner: RemoteAgent | None = None  # a remote agent that took the run over
 
     @classmethod
     def create(
@@ -134,8 +137,37 @@ class Run:
             return
         incoming = self.transcript
         self.transcript = stored.messages + _new_turn(incoming, bool(stored.messages))
-        self.active = _session_owner(self.entry, stored.active_agent)
-        self.chain[0] = self.active.name
+        owner = _session_owner(self.entry, stored.active_agent)
+        if isinstance(owner, RemoteAgent):
+            self.remote_owner = owner
+        else:
+            self.active = owner
+        self.chain[0] = owner.name
+
+    @property
+    def owner_name(self) -> str:
+        """Who owns the conversation now: a remote agent that took it over, or the active one."""
+        return self.remote_owner.name if self.remote_owner is not None else self.active.name
+
+    async def ask_remote_owner(self, remote: RemoteAgent) -> str | None:
+        """A later turn of a session that a remote agent owns goes to that agent; if it cannot
+        answer, ownership returns to the entry agent, which answers itself."""
+        from webagents.agents.skills.nli import query_remote
+
+        self.emit(AgentStarted, remote.name)
+        try:
+            answer = await query_remote(remote, self.transcript)
+        except Exception as failure:  # the owner being down is a failed hand-over, not a crash
+            self.remote_owner = None
+            self.chain[0] = self.entry.name
+            error = f"{remote.name} failed: {type(failure).__name__}: {failure}"
+            self.emit(
+                HandoffFailed, self.entry.name, self.entry.name, remote.name, "session owner", error
+            )
+            return None
+        self.transcript.append({"role": "assistant", "content": answer})
+        self.emit(AgentCompleted, remote.name, answer)
+        return answer
 
     # events --------------------------------------------------------------------------------
 
@@ -171,12 +203,15 @@ class Run:
         try:
             if self.session_id is not None:
                 await self.resume_session(self.session_id)
-            content = await self.drive()
+            answer = None
+            if self.remote_owner is not None:
+                answer = await self.ask_remote_owner(self.remote_owner)
+            content = answer if answer is not None else await self.drive()
+            owner = self.owner_name
             if len(self.chain) > 1:
-                chain = tuple(self.chain)
-                self.emit(HandoffComplete, self.active.name, chain, self.active.name)
+                self.emit(HandoffComplete, owner, tuple(self.chain), owner)
             if self.session_id is not None:
-                state = SessionState(self.transcript, self.active.name)
+                state = SessionState(self.transcript, _owner_key(self.remote_owner) or owner)
                 await self.entry.sessions.save(self.session_id, state)
         except Exception as error:
             self.emit(ErrorEvent, self.context.agent_name, str(error), type(error).__name__)
@@ -191,7 +226,7 @@ class Run:
                     current_context.reset(self.context_token)
         return RunResult(
             content=content,
-            agent=self.active.name,
+            agent=owner,
             handoff_chain=self.chain,
             handoffs=[record for record in self.records if record is not None],
             messages=self.transcript,
@@ -431,10 +466,15 @@ def _new_turn(incoming: list[dict[str, Any]], has_history: bool) -> list[dict[st
     return incoming
 
 
-def _session_owner(entry: BaseAgent, owner: str | None) -> BaseAgent:
-    from webagents.agents.agent import BaseAgent
-
+def _session_owner(entry: BaseAgent, owner: str | None) -> BaseAgent | RemoteAgent:
     if owner is None or owner == entry.name:
         return entry
-    found = get_registry().get(owner)
-    return found if isinstance(found, BaseAgent) else entry
+    found = get_registry().get(owner)  # a name, or the URL of an unregistered remote agent
+    return found if found is not None else entry
+
+
+def _owner_key(remote: RemoteAgent | None) -> str | None:
+    """How a session names a remote owner: its registered name, else its URL."""
+    if remote is None:
+        return None
+    return remote.name if get_registry().get(remote.name) == remote else remote.url
