@@ -38,7 +38,7 @@ from webagents.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from webagents.messages import latest_user_text
+from webagents.messages import latest_user_text, new_turn, normalise_messages
 from webagents.models.base import ModelRequest, ModelResponse, Usage
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class Run:
         if stored is None:
             return
         incoming = self.transcript
-        self.transcript = stored.messages + _new_turn(incoming, bool(stored.messages))
+        self.transcript = stored.messages + new_turn(incoming, bool(stored.messages))
         owner = _session_owner(self.entry, stored.active_agent)
         if isinstance(owner, RemoteAgent):
             self.remote_owner = owner
@@ -437,33 +437,6 @@ class Run:
                 if (name, agent.target_for_tool(tool["function"]["name"])) not in self.edges
             ]
         return tools
-
-
-def normalise_messages(messages: Messages) -> list[dict[str, Any]]:
-    if isinstance(messages, str):
-        return [{"role": "user", "content": messages}]
-    result = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, Mapping) or "role" not in message:
-            raise InvalidRequestError(
-                f"message {index} must be a mapping with a 'role' (OpenAI chat format), "
-                f"got {message!r}"
-            )
-        result.append(dict(message))
-    if not result:
-        raise InvalidRequestError("run() needs at least one message")
-    return result
-
-
-def _new_turn(incoming: list[dict[str, Any]], has_history: bool) -> list[dict[str, Any]]:
-    """With stored history, the request's messages after its last assistant message are new
-    (clients that resend the whole conversation then add nothing twice)."""
-    if not has_history:
-        return incoming
-    for index in range(len(incoming) - 1, -1, -1):
-        if incoming[index].get("role") == "assistant":
-            return incoming[index + 1 :]
-    return incoming
 
 
 def _session_owner(entry: BaseAgent, owner: str | None) -> BaseAgent | RemoteAgent:
