@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import types
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from click.testing import CliRunner
 
 from webagents import Skill, hookimpl
 from webagents.cli import main
-from webagents.plugins.manager import PluginRegistry, reset_plugin_registry
+from webagents.plugins.manager import PluginRegistry
 from webagents.scaffold import new_skill_package
 
 
@@ -24,11 +23,10 @@ class EchoSkill(Skill):
 
 
 @pytest.fixture
-def registry() -> Iterator[PluginRegistry]:
-    fresh = PluginRegistry(entry_points=False)
-    previous = reset_plugin_registry(fresh)
-    yield fresh
-    reset_plugin_registry(previous)
+def registry(webagents_plugins: PluginRegistry) -> PluginRegistry:
+    """A fresh registry without entry points, installed as the process-wide one (the fixture
+    webagents' pytest plugin gives plugin authors)."""
+    return webagents_plugins
 
 
 def test_plugins_table_and_json(registry: PluginRegistry) -> None:

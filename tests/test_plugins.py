@@ -44,14 +44,10 @@ def _plugin_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def registry() -> Iterator[PluginRegistry]:
-    """A fresh registry without entry points, installed as the process-wide one."""
-    fresh = PluginRegistry(entry_points=False)
-    previous = reset_plugin_registry(fresh)
-    try:
-        yield fresh
-    finally:
-        reset_plugin_registry(previous)
+def registry(webagents_plugins: PluginRegistry) -> PluginRegistry:
+    """A fresh registry without entry points, installed as the process-wide one (the fixture
+    webagents' pytest plugin gives plugin authors)."""
+    return webagents_plugins
 
 
 # --- skills and plugin objects used in the in-process tests -------------------------------------
