@@ -21,7 +21,15 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-__all__ = ["cli", "cold_import", "measure", "measure_batches", "median_us", "peak_rss_mb"]
+__all__ = [
+    "cli",
+    "cold_import",
+    "concurrent_runs",
+    "measure",
+    "measure_batches",
+    "median_us",
+    "peak_rss_mb",
+]
 
 Op = Callable[[], Awaitable[object]]
 
@@ -138,6 +146,42 @@ async def measure_batches(
         samples.append(elapsed / calls)
         in_gc.append(clock.seconds / calls)
     return samples, in_gc
+
+
+async def concurrent_runs(
+    run_once: Op,
+    went_through_chain: Callable[[Any], bool],
+    *,
+    size: int,
+    rounds: int,
+    round_s: float,
+) -> dict[str, Any]:
+    """(d) for either framework: ``size`` concurrent ``run_once()`` calls per batch; wall time
+    and collector time per run, and this process's peak RSS. Each result must pass
+    ``went_through_chain``."""
+    rss_before = peak_rss_mb()
+
+    def batch(count: int) -> Op:
+        async def runs() -> None:
+            results = await asyncio.gather(*(run_once() for _ in range(count)))
+            if not all(went_through_chain(result) for result in results):
+                raise AssertionError("a concurrent run did not go through the 3-agent chain")
+
+        return runs
+
+    samples, in_gc = await measure_batches(
+        batch(size), batch(min(size, 100)), rounds=rounds, round_s=round_s
+    )
+    return {
+        "workload": "concurrent",
+        "size": size,
+        "us_per_run": median_us(samples) / size,
+        "batch_ms": median_us(samples) / 1000,
+        "gc_us_per_run": median_us(in_gc) / size,
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+        "rounds": rounds,
+    }
 
 
 def cold_import(statement: str, rounds: int) -> dict[str, Any]:

@@ -17,10 +17,16 @@ import asyncio
 import itertools
 import statistics
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
-from _harness import cli, cold_import, measure, measure_batches, median_us, peak_rss_mb
+from _harness import (
+    cli,
+    cold_import,
+    concurrent_runs,
+    measure,
+    median_us,
+)
 from agents import Agent, Runner, Usage, function_tool, set_tracing_disabled
 from agents.items import ModelResponse
 from agents.models.interface import Model
@@ -195,29 +201,13 @@ async def concurrent(size: int = 1000, rounds: int = 3, round_s: float = 0.1) ->
     agents = chain(3, FakeModel())
     await _check_chain(agents)
     first, last = agents[0], agents[-1]
-    rss_before = peak_rss_mb()
-
-    def batch(count: int) -> Callable[[], Awaitable[None]]:
-        async def runs() -> None:
-            results = await asyncio.gather(*(Runner.run(first, QUESTION) for _ in range(count)))
-            if any(r.last_agent is not last for r in results):
-                raise AssertionError("a concurrent run did not go through the 3-agent chain")
-
-        return runs
-
-    samples, in_gc = await measure_batches(
-        batch(size), batch(min(size, 100)), rounds=rounds, round_s=round_s
+    return await concurrent_runs(
+        lambda: Runner.run(first, QUESTION),
+        lambda result: result.last_agent is last,
+        size=size,
+        rounds=rounds,
+        round_s=round_s,
     )
-    return {
-        "workload": "concurrent",
-        "size": size,
-        "us_per_run": median_us(samples) / size,
-        "batch_ms": median_us(samples) / 1000,
-        "gc_us_per_run": median_us(in_gc) / size,
-        "rss_before_mb": rss_before,
-        "peak_rss_mb": peak_rss_mb(),
-        "rounds": rounds,
-    }
 
 
 def import_time(rounds: int = 7) -> dict[str, Any]:
