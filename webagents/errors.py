@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
@@ -33,13 +34,24 @@ class AgentConfigError(WebAgentsError, ValueError):
 
 
 class UnknownAgentError(WebAgentsError, LookupError):
-    """No agent is registered under the requested name."""
+    """No agent is known under the requested name.
 
-    def __init__(self, name: str, known: list[str]) -> None:
+    The message names the missing agent (shortened, a URL without credentials) and at most a
+    few close matches among ``candidates``, the names the asker could have meant: never every
+    agent in the process, since this text reaches models and other tenants' callers.
+    """
+
+    def __init__(self, name: str, candidates: Iterable[str] = ()) -> None:
+        import difflib
+
+        from webagents._urls import shown_name
+
         self.name = name
-        self.known = sorted(known)
-        listing = ", ".join(self.known) if self.known else "none are registered"
-        super().__init__(f"unknown agent {name!r}; known agents: {listing}")
+        self.suggestions = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+        text = f"unknown agent {shown_name(name)!r}"
+        if self.suggestions:
+            text += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
+        super().__init__(text)
 
 
 class HandoffError(WebAgentsError):

@@ -138,11 +138,18 @@ class BaseAgent:
         return self._transfer_names.get(tool_name)
 
     def find_target(self, name: str) -> BaseAgent | RemoteAgent:
-        """Resolve a handoff target: this agent's own targets first, then the registry."""
+        """Resolve a handoff target: this agent's own targets (by name, or by the URL the
+        developer wrote), then registered names. An unregistered URL is an unknown agent."""
         for target in self.handoff_targets:
-            if not isinstance(target, str) and target.name == name:
+            if isinstance(target, BaseAgent) and target.name == name:
                 return target
-        return get_registry().resolve(name)
+            if isinstance(target, RemoteAgent) and name in (target.name, target.url):
+                return target
+        return get_registry().resolve(name, self.target_names())
+
+    def target_names(self) -> list[str]:
+        """The names of this agent's declared handoff targets."""
+        return [t if isinstance(t, str) else t.name for t in self.handoff_targets]
 
     @property
     def system_message(self) -> dict[str, Any] | None:
@@ -178,7 +185,7 @@ class BaseAgent:
                 for entry in self.capabilities.tools.values()
                 if entry.scope == "all"
             ],
-            "handoffs": [t if isinstance(t, str) else t.name for t in self.handoff_targets],
+            "handoffs": self.target_names(),
             "price": self.metadata.get("price"),
             "metadata": self.metadata,
         }

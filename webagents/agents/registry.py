@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from webagents._urls import is_url, redact_url
 from webagents.errors import UnknownAgentError
 
 if TYPE_CHECKING:
@@ -22,9 +24,13 @@ class RemoteAgent:
     url: str
     description: str = ""
 
+    @property
+    def shown_url(self) -> str:
+        """The URL without credentials or query string: what errors and events may show."""
+        return redact_url(self.url)
 
-def is_url(name: str) -> bool:
-    return name.startswith(("http://", "https://"))
+    def __repr__(self) -> str:
+        return f"RemoteAgent(name={self.name!r}, url={self.shown_url!r})"
 
 
 def remote_from_url(url: str) -> RemoteAgent:
@@ -50,7 +56,9 @@ class AgentRegistry:
 
     def register_remote(self, name: str, url: str, description: str = "") -> RemoteAgent:
         if not is_url(url):
-            raise ValueError(f"remote agent {name!r} needs an http(s):// URL, got {url!r}")
+            raise ValueError(
+                f"remote agent {name!r} needs an http(s):// URL, got {redact_url(url)!r}"
+            )
         remote = RemoteAgent(name=name, url=url.rstrip("/"), description=description)
         self._remote[name] = remote
         self._local.pop(name, None)
@@ -63,16 +71,18 @@ class AgentRegistry:
         self.version += 1
 
     def get(self, name: str) -> BaseAgent | RemoteAgent | None:
-        if is_url(name):
-            return remote_from_url(name)
+        """The agent registered as ``name``. A URL is never looked up here: an address counts
+        only where the developer wrote it (``handoffs=[url]``, ``register_remote``), so a name
+        produced at run time can never make the process call an arbitrary URL."""
         local = self._local.get(name)
         return local if local is not None else self._remote.get(name)
 
-    def resolve(self, name: str) -> BaseAgent | RemoteAgent:
-        """The agent called ``name``; ``UnknownAgentError`` lists the known names."""
+    def resolve(self, name: str, candidates: Iterable[str] = ()) -> BaseAgent | RemoteAgent:
+        """The agent registered as ``name``; else ``UnknownAgentError`` suggesting close
+        matches among ``candidates`` (the names the asker could have meant, never all)."""
         found = self.get(name)
         if found is None:
-            raise UnknownAgentError(name, self.names())
+            raise UnknownAgentError(name, candidates)
         return found
 
     def names(self) -> list[str]:

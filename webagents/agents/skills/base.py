@@ -71,6 +71,20 @@ def _collect(cls: type) -> tuple[SkillMember, ...]:
     return tuple(members.values())
 
 
+def validate_config(skill: type, model: type[Any], config: dict[str, Any]) -> Any:
+    """``config`` validated by the skill's ``config_model``; errors name skill and field."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(config)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or '(config)'}: {issue['msg']}"
+            for issue in error.errors(include_url=False)
+        )
+        raise AgentConfigError(f"{skill.__name__} config is invalid: {problems}") from None
+
+
 class Skill:
     """Base class of skills. Subclass it and decorate methods with @tool, @hook, @handoff, @prompt.
 
@@ -80,6 +94,10 @@ class Skill:
     """
 
     __webagents_members__: ClassVar[tuple[SkillMember, ...]] = ()
+    #: A pydantic model of this skill's config. When set, ``config`` is validated against it
+    #: at construction (errors name the skill and the field) and the validated model is
+    #: ``self.settings``; ``self.config`` stays the plain dict the caller gave.
+    config_model: ClassVar[type[Any] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -97,6 +115,8 @@ class Skill:
                 f"{type(self).__name__}(scope={scope!r}): scope must be one of {SCOPES}"
             )
         self.config: dict[str, Any] = dict(config or {})
+        model = type(self).config_model
+        self.settings: Any = validate_config(type(self), model, self.config) if model else None
         self.scope: Scope = scope
         self.dependencies: list[str] = list(dependencies or [])
         self.agent: BaseAgent | None = None
