@@ -84,7 +84,8 @@ class BaseAgent:
         self._transfer_names = self._check_transfer_names()
         self._tools_cache: dict[str, tuple[int, list[dict[str, Any]]]] = {}
         self._system_message: dict[str, Any] | None = None
-        self._initialized: asyncio.Future[None] | None = None
+        self._startup: asyncio.Task[None] | None = None
+        self._started_skills: list[Skill] = []
         if register:
             get_registry().register(self)
 
@@ -193,36 +194,44 @@ class BaseAgent:
     # lifecycle -----------------------------------------------------------------------------
 
     async def ensure_initialized(self) -> None:
-        """Run every skill's ``initialize(agent)`` once, before the first run."""
-        future = self._initialized
-        if future is not None and future.done():
-            future.result()
-            return
-        if future is not None and future.get_loop() is asyncio.get_running_loop():
-            await future
-            return
-        future = asyncio.get_running_loop().create_future()
-        self._initialized = future
-        try:
-            for skill in self.skills.values():
+        """Run every skill's ``initialize(agent)`` once, before the first run.
+
+        The start-up runs in a task of its own that every waiting run shields: cancelling a
+        run that waits for it (a client disconnecting) stops that run alone, never the
+        start-up, the other runs waiting for it, or later runs. A failed start-up fails the
+        runs waiting for it and is tried again by the next run.
+        """
+        task = self._startup
+        if task is not None and task.done():
+            if not task.cancelled() and task.exception() is None:
+                return
+            task = None  # failed or cancelled (its loop closed): start again
+        loop = asyncio.get_running_loop()
+        if task is None or task.get_loop() is not loop:
+            task = self._startup = loop.create_task(
+                self._start_skills(), name=f"webagents: start {self.name}"
+            )
+            task.add_done_callback(_retrieve_failure)
+        await asyncio.shield(task)
+
+    async def _start_skills(self) -> None:
+        for skill in self.skills.values():
+            if skill not in self._started_skills:
                 await skill.initialize(self)
-        except BaseException as error:
-            self._initialized = None
-            future.set_exception(error)
-            future.exception()  # retrieved here so a failed start is never "never retrieved"
-            raise
-        future.set_result(None)
+                self._started_skills.append(skill)
 
     async def close(self) -> None:
-        """Run every skill's ``cleanup()`` once and close the model's connections on this
-        event loop; the agent can run again after."""
+        """Run ``cleanup()`` of every skill that started, once, and close the model's
+        connections on this event loop; the agent can run again after."""
         aclose = getattr(self.model, "aclose", None)
         if aclose is not None:
             await aclose()
-        if self._initialized is None:
-            return
-        self._initialized = None
-        for skill in reversed(self.skills.values()):
+        task, self._startup = self._startup, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        started, self._started_skills = self._started_skills, []
+        for skill in reversed(started):
             await skill.cleanup()
 
     async def __aenter__(self) -> BaseAgent:
@@ -291,6 +300,13 @@ class BaseAgent:
 
     def __repr__(self) -> str:
         return f"BaseAgent({self.name!r})"
+
+
+def _retrieve_failure(task: asyncio.Task[None]) -> None:
+    """A start-up whose waiters were all cancelled still has its failure retrieved (the next
+    run starts again), so asyncio never reports it as "never retrieved"."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _check_count(field: str, value: object, *, minimum: int, agent: str) -> int:
