@@ -68,7 +68,33 @@ class HookError(WebAgentsError):
 
 
 class ModelError(WebAgentsError):
-    """The model could not be called or answered something unusable."""
+    """The model could not be called or answered something unusable.
+
+    ``status_code`` is the endpoint's HTTP status when it answered with an error (None for a
+    connection failure, a timeout or an unusable body). ``retryable`` says whether the same
+    request may succeed later: connection errors, timeouts, 408, 409, 429 and 5xx are; 400,
+    401, 403, 404 and 422 are not. Left out, it follows from ``status_code``. ``model`` and
+    ``endpoint`` (a URL without credentials or query) name what failed, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retryable: bool | None = None,
+        model: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        if retryable is None:
+            retryable = status_code is not None and (
+                status_code in (408, 409, 429) or status_code >= 500
+            )
+        self.retryable: bool = retryable
+        self.model = model
+        self.endpoint = endpoint
 
 
 class MissingAPIKeyError(ModelError):

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Model", "ModelRequest", "ModelResponse", "ToolCall", "Usage"]
+__all__ = [
+    "Model",
+    "ModelRequest",
+    "ModelResponse",
+    "ToolCall",
+    "Usage",
+    "with_unique_call_ids",
+]
 
 
 @dataclass(slots=True)
@@ -91,3 +99,29 @@ class Model(Protocol):
     async def complete(self, request: ModelRequest) -> ModelResponse: ...
 
     def stream(self, request: ModelRequest) -> AsyncIterator[str | ModelResponse]: ...
+
+
+def with_unique_call_ids(response: ModelResponse, used: set[str]) -> ModelResponse:
+    """``response`` with every tool call id present and not in ``used``; adds them to ``used``.
+
+    Tool results are matched to calls by id, so a missing id or one seen before in the
+    transcript (servers that number calls ``call_0`` on every turn, or send none) would pair
+    a result with the wrong call. Good ids are kept; the others get fresh ``call_<hex>`` ids.
+    The response itself is returned when no id changes.
+    """
+    calls: list[ToolCall] = []
+    for call in response.tool_calls:
+        if not call.id or call.id in used:
+            call = replace(call, id=_fresh_call_id(used))
+        used.add(call.id)
+        calls.append(call)
+    if calls == response.tool_calls:
+        return response
+    return replace(response, tool_calls=calls)
+
+
+def _fresh_call_id(used: set[str]) -> str:
+    while True:
+        candidate = "call_" + os.urandom(12).hex()
+        if candidate not in used:
+            return candidate

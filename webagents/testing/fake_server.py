@@ -23,6 +23,11 @@ the ``openai`` client raises as ``RateLimitError`` and friends. ``stream: true``
 server-sent events like the real API, with a usage chunk when ``stream_options`` asks for it.
 Token usage is counted deterministically, as whitespace-separated words.
 
+To test a client against a broken endpoint, queue a :class:`RawReply`: its bytes are sent as
+they are, e.g. ``RawReply.html("<html>Login</html>")`` (an HTML page with status 200, as a
+captive portal or a misconfigured proxy answers) or ``RawReply.events('{"choices": [', done=True)``
+(malformed server-sent events).
+
 The server runs in its own daemon thread, so it works from sync and async tests alike.
 """
 
@@ -41,17 +46,49 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 from webagents.testing.replies import Reply, ReplyLike, Responder, as_reply
 
-__all__ = ["FakeOpenAIServer"]
+__all__ = ["FakeOpenAIServer", "RawReply"]
 
 _ARGUMENT_PIECE = 8  # characters per streamed tool-argument fragment
 _WORD_BOUNDARY = re.compile(r"(?<=\s)(?=\S)")  # "a b" -> "a ", "b"
 _OWN_HEADERS = {"content-length", "content-type", "transfer-encoding", "connection"}
 _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error"}
+
+
+@dataclass(frozen=True, slots=True)
+class RawReply:
+    """An HTTP response sent byte for byte: for endpoints that do not speak the API right."""
+
+    body: str | bytes = b""
+    status: int = 200
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def html(cls, page: str = "<html><body>Sign in</body></html>", status: int = 200) -> Self:
+        """An HTML page, as a captive portal, a login wall or a wrong base URL returns."""
+        return cls(page, status, "text/html; charset=utf-8")
+
+    @classmethod
+    def events(cls, *data: str | Mapping[str, Any], done: bool = False) -> Self:
+        """Server-sent events, one ``data:`` line each (a mapping is sent as JSON, a string
+        as it is); ``done`` ends with ``data: [DONE]``. No events at all is an empty stream."""
+        lines = [item if isinstance(item, str) else json.dumps(item) for item in data]
+        if done:
+            lines.append("[DONE]")
+        return cls("".join(f"data: {line}\n\n" for line in lines), 200, "text/event-stream")
+
+
+_Answer = Reply | RawReply
+
+
+def _as_answer(item: ReplyLike | RawReply) -> _Answer:
+    return item if isinstance(item, RawReply) else as_reply(item)
 
 
 class _BadRequest(Exception):
@@ -181,6 +218,17 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         self._send_json(status, _error_body(status, message, param), headers)
 
+    def _send_raw(self, raw: RawReply) -> None:
+        data = raw.body.encode() if isinstance(raw.body, str) else raw.body
+        self.send_response(raw.status)
+        self.send_header("Content-Type", raw.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in raw.headers.items():
+            if name.lower() not in _OWN_HEADERS:
+                self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
     def _send_events(self, events: Iterable[dict[str, Any]]) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -215,6 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = fake._next_reply(body)
         except Exception as exc:
             return self._send_error(500, f"The fake server's responder failed: {exc!r}")
+        if isinstance(reply, RawReply):
+            return self._send_raw(reply)
         if reply.status != 200:
             message = reply.error or self.responses.get(reply.status, ("Error",))[0]
             return self._send_error(reply.status, message, headers=reply.headers)
@@ -272,7 +322,7 @@ class FakeOpenAIServer:
 
     def __init__(
         self,
-        replies: Iterable[ReplyLike] | None = None,
+        replies: Iterable[ReplyLike | RawReply] | None = None,
         *,
         responder: Responder | None = None,
         host: str = "127.0.0.1",
@@ -282,7 +332,7 @@ class FakeOpenAIServer:
         self.model = model
         self._address = (host, port)
         self._lock = threading.Lock()
-        self._queue = deque(as_reply(r) for r in replies or ())
+        self._queue = deque(_as_answer(r) for r in replies or ())
         self._responder = responder
         self._requests: list[dict[str, Any]] = []
         self._running: tuple[_HTTPServer, threading.Thread, socket.socket, socket.socket] | None
@@ -341,9 +391,9 @@ class FakeOpenAIServer:
         with self._lock:
             return list(self._requests)
 
-    def add_replies(self, *replies: ReplyLike) -> None:
+    def add_replies(self, *replies: ReplyLike | RawReply) -> None:
         """Queue more replies; they are used before the responder or the echo."""
-        converted = [as_reply(r) for r in replies]
+        converted = [_as_answer(r) for r in replies]
         with self._lock:
             self._queue.extend(converted)
 
@@ -357,7 +407,7 @@ class FakeOpenAIServer:
             self._requests.append(body)
             return len(self._requests)
 
-    def _next_reply(self, body: dict[str, Any]) -> Reply:
+    def _next_reply(self, body: dict[str, Any]) -> _Answer:
         with self._lock:
             if self._queue:
                 return self._queue.popleft()
@@ -366,8 +416,8 @@ class FakeOpenAIServer:
             return _echo(body)
         result = responder(body)
         if inspect.isawaitable(result):
-            return as_reply(asyncio.run(_resolve(result)))
-        return as_reply(result)
+            return _as_answer(asyncio.run(_resolve(result)))
+        return _as_answer(result)
 
     def _models(self) -> dict[str, Any]:
         model = {"id": self.model, "object": "model", "created": 0, "owned_by": "webagents"}
