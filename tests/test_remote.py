@@ -6,10 +6,13 @@ from __future__ import annotations
 import socket
 import uuid
 
+import pytest
+
 from webagents.agents import get_registry, register_remote
 from webagents.agents.skills import NLISkill
+from webagents.agents.skills.nli import RemoteAgentError, query_remote
 from webagents.events import HandoffFailed
-from webagents.testing import FakeOpenAIServer, scripted_agent, text, transfer
+from webagents.testing import FakeOpenAIServer, error, scripted_agent, text, transfer
 
 
 def closed_port_url() -> str:
@@ -105,3 +108,36 @@ async def test_a_remote_agent_that_took_over_answers_the_next_turns_of_the_sessi
     assert (failed.from_agent, failed.to_agent, failed.reason) == (desk.name, name, "session owner")
     fourth_owner = await desk.sessions.load(session)
     assert fourth_owner is not None and fourth_owner.active_agent == desk.name
+
+
+async def test_remote_failures_show_the_url_without_credentials_or_query() -> None:
+    name = f"remote-secret-{uuid.uuid4().hex[:6]}"
+    closed = closed_port_url()
+    remote = register_remote(name, closed.replace("http://", "http://ops:pw-42@") + "?key=q-99")
+    desk, model = scripted_agent(
+        f"desk-{name}", [transfer(name), text("I'll help you myself.")], handoffs=[name]
+    )
+
+    result = await desk.run("Question for the expert")
+    with pytest.raises(RemoteAgentError) as raised:
+        await query_remote(remote, [{"role": "user", "content": "hi"}])
+
+    get_registry().unregister(name)
+    [failed] = [e for e in result.events if isinstance(e, HandoffFailed)]
+    told = model.requests[1]["messages"][-1]["content"]
+    for text_shown in (failed.error, told, str(raised.value)):
+        assert "pw-42" not in text_shown and "q-99" not in text_shown
+    assert str(raised.value) == f"agent '{name}' at {closed} is unreachable (ConnectError)"
+    assert (raised.value.agent, raised.value.url, raised.value.status_code) == (name, closed, None)
+
+
+async def test_a_remote_answering_an_error_status_is_named_without_its_body() -> None:
+    name = f"remote-503-{uuid.uuid4().hex[:6]}"
+    with FakeOpenAIServer([error(503, "internal: db password SECRET-BODY")]) as server:
+        remote = register_remote(name, server.url)
+        with pytest.raises(RemoteAgentError) as raised:
+            await query_remote(remote, [{"role": "user", "content": "hi"}])
+
+    get_registry().unregister(name)
+    assert str(raised.value) == f"agent '{name}' at {remote.url} is unavailable: HTTP 503"
+    assert raised.value.status_code == 503

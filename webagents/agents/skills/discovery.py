@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from webagents.agents.registry import get_registry
 from webagents.agents.skills.base import Skill
+from webagents.context import current_context
 
-__all__ = ["DiscoverySkill", "rank_agents"]
+__all__ = ["DiscoveryConfig", "DiscoverySkill", "rank_agents"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(
@@ -89,27 +92,48 @@ def rank_agents(intent: str, cards: list[dict[str, Any]], max_results: int) -> l
     return ranked[:max_results]
 
 
+class DiscoveryConfig(BaseModel):
+    """``DiscoverySkill`` takes no config keys yet; any key is a mistake worth naming."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 class DiscoverySkill(Skill):
     """Find agents that can handle an intent among the registered local and remote agents.
 
     Ranking is deterministic: query words found in an agent's name weigh most, then its
-    description, then its tools and tags (``metadata={"tags": [...]}``).
+    description, then its tools and tags (``metadata={"tags": [...]}``). The agent the skill
+    belongs to is never listed; a remote agent's ``url`` is shown without credentials or
+    query string (results often reach a model).
     """
+
+    config_model = DiscoveryConfig
 
     async def find_agents(self, intent: str, max_results: int = 5) -> list[dict[str, Any]]:
         """Up to ``max_results`` dicts with ``name``, ``description``, ``url``, ``score``."""
         registry = get_registry()
+        asker = self._asker()
         cards: list[dict[str, Any]] = []
         for agent in registry.local_agents():
-            card = agent.card()
-            cards.append({**card, "url": None, "tags": agent.metadata.get("tags", ())})
+            if agent.name != asker:
+                card = agent.card()
+                cards.append({**card, "url": None, "tags": agent.metadata.get("tags", ())})
         for remote in registry.remote_agents():
-            cards.append(
-                {
-                    "name": remote.name,
-                    "description": remote.description,
-                    "tools": [],
-                    "url": remote.url,
-                }
-            )
+            if remote.name != asker:
+                cards.append(
+                    {
+                        "name": remote.name,
+                        "description": remote.description,
+                        "tools": [],
+                        "url": remote.shown_url,
+                    }
+                )
         return rank_agents(intent, cards, max_results)
+
+    def _asker(self) -> str | None:
+        """The agent asking: the one this skill is attached to, else (a skill kept inside
+        another skill, as the seed's router does) the agent of the current run."""
+        if self.agent is not None:
+            return self.agent.name
+        context = current_context.get()
+        return context.agent_name if context is not None else None

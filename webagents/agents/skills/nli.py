@@ -3,28 +3,117 @@
 Local agents answer in-process through the same call; remote agents get the conversation as an
 OpenAI chat request at ``POST {url}/chat/completions``. ``query_agent`` never raises for a
 failing agent: the outcome is in the returned dict.
+
+Trust rules: a URL is an agent address only where the developer wrote it (the ``agents``
+config, ``register_remote``, or any URL with ``allow_urls: true``), so a name a model produces
+can never make the process post the conversation somewhere. Failure text names the agent and
+what failed in one line; it never carries a URL's credentials or query, a remote's response
+body, a traceback or a listing of other agents. Nested queries (an agent asking itself, or a
+cycle of agents) are bounded per run chain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Annotated, Any
 
-from webagents.agents.registry import RemoteAgent, get_registry
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+from webagents._urls import is_url, redact_url, shown_name
+from webagents.agents.registry import RemoteAgent, get_registry, remote_from_url
 from webagents.agents.skills.base import Skill
 from webagents.errors import UnknownAgentError, WebAgentsError
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
 
-__all__ = ["NLISkill", "RemoteAgentError", "query_remote"]
+__all__ = [
+    "NLIConfig",
+    "NLISkill",
+    "NestingLimitError",
+    "RemoteAgentError",
+    "describe_failure",
+    "nested_query",
+    "query_remote",
+]
 
 DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_DEPTH = 5
+
+logger = logging.getLogger(__name__)
+
+# How many NLI queries (or consult tools) the current run chain is inside. A local agent runs
+# in the caller's task (or a task copied from it), so the value follows the chain of runs.
+_depth: ContextVar[int] = ContextVar("webagents_nli_depth", default=0)
 
 
 class RemoteAgentError(WebAgentsError):
-    """A remote agent could not be reached or answered with an error."""
+    """A remote agent could not be reached or answered with an error.
+
+    ``agent`` is its name, ``url`` its address without credentials or query, ``status_code``
+    the HTTP status it answered (None when it did not answer), ``timed_out`` whether the
+    deadline passed. The text is one line and never quotes the remote's response body.
+    """
+
+    def __init__(
+        self,
+        agent: str,
+        url: str,
+        problem: str,
+        *,
+        status_code: int | None = None,
+        timed_out: bool = False,
+    ) -> None:
+        self.agent = agent
+        self.url = redact_url(url)
+        self.status_code = status_code
+        self.timed_out = timed_out
+        super().__init__(f"agent {shown_name(agent)!r} at {self.url} {problem}")
+
+
+class NestingLimitError(WebAgentsError):
+    """An NLI query was refused because the run chain is already ``limit`` queries deep."""
+
+    def __init__(self, agent: str, limit: int) -> None:
+        self.agent = agent
+        self.limit = limit
+        super().__init__(
+            f"agent {shown_name(agent)!r} was not asked: NLI nesting limit of {limit} reached "
+            f"(agents asking themselves or each other in a cycle)"
+        )
+
+
+@contextlib.contextmanager
+def nested_query(agent: str, limit: int) -> Iterator[None]:
+    """One level deeper in the run chain's NLI nesting for the duration of the block;
+    ``NestingLimitError`` when ``limit`` levels are already open."""
+    depth = _depth.get()
+    if depth >= limit:
+        raise NestingLimitError(agent, limit)
+    token = _depth.set(depth + 1)
+    try:
+        yield
+    finally:
+        _depth.reset(token)
+
+
+def describe_failure(agent: str, error: BaseException, timeout: float | None = None) -> str:
+    """One line saying that ``agent`` failed and how, safe to show to a model: the framework's
+    own texts for unknown agents, remote failures and the nesting limit; for anything else
+    the exception's type (and HTTP status), since its text may carry secrets."""
+    if isinstance(error, UnknownAgentError | RemoteAgentError | NestingLimitError):
+        return str(error)
+    shown = shown_name(agent)
+    if isinstance(error, TimeoutError) and timeout is not None:
+        return f"agent {shown!r} timed out after {timeout:g}s"
+    status = getattr(error, "status_code", None)
+    detail = type(error).__name__ + (f" (HTTP {status})" if isinstance(status, int) else "")
+    return f"agent {shown!r} failed: {detail}"
 
 
 async def query_remote(
@@ -34,44 +123,91 @@ async def query_remote(
     timeout: float = DEFAULT_TIMEOUT,
     api_key: str | None = None,
 ) -> str:
-    """The remote agent's answer to ``messages``; ``RemoteAgentError`` if there is none."""
+    """The remote agent's answer to ``messages``; ``RemoteAgentError`` if there is none.
+
+    ``timeout`` is a total deadline: a server trickling bytes cannot stretch it.
+    """
     import httpx
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     body = {"model": remote.name, "messages": messages}
+
+    def failure(problem: str, **fields: Any) -> RemoteAgentError:
+        return RemoteAgentError(remote.name, remote.url, problem, **fields)
+
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with asyncio.timeout(timeout), httpx.AsyncClient(timeout=timeout) as client:
             response = await client.post(
                 f"{remote.url}/chat/completions", json=body, headers=headers
             )
+    except (TimeoutError, httpx.TimeoutException):
+        raise failure(f"timed out after {timeout:g}s", timed_out=True) from None
     except httpx.HTTPError as error:
-        raise RemoteAgentError(f"{remote.name} at {remote.url} unreachable: {error}") from error
-    if response.status_code != 200:
-        raise RemoteAgentError(
-            f"{remote.name} at {remote.url} answered HTTP {response.status_code}: "
-            f"{response.text[:200]}"
+        # The type only: httpx texts may quote the request URL with its credentials.
+        raise failure(f"is unreachable ({type(error).__name__})") from None
+    status = response.status_code
+    if status != 200:
+        problem = (
+            f"is unavailable: HTTP {status}"
+            if status >= 500 or status == 429
+            else f"refused the request: HTTP {status}"
         )
+        raise failure(problem, status_code=status)
     try:
         content = response.json()["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError) as error:
-        raise RemoteAgentError(f"{remote.name} sent no chat completion: {error}") from error
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise failure("sent no chat completion") from None
     return str(content or "")
+
+
+def _agent_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    if not is_url(url) or not urlsplit(url).hostname:
+        # No echo of the value: it may carry credentials.
+        raise ValueError("must be an http(s):// URL with a host")
+    return url.rstrip("/")
+
+
+class NLIConfig(BaseModel):
+    """``NLISkill`` config. ``agents`` maps names to the URLs of remote agents the developer
+    trusts; ``allow_urls`` lets any ``http(s)://`` string be asked directly (off by default,
+    since a model's tool argument must never pick where the conversation is posted)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout: float = Field(DEFAULT_TIMEOUT, gt=0)
+    retries: int = Field(0, ge=0)  # kept for the transport's retry policy
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    api_key: SecretStr | None = None
+    signing_key: SecretStr | None = None
+    agents: dict[str, Annotated[str, AfterValidator(_agent_url)]] = Field(default_factory=dict)
+    allow_urls: bool = False
+    max_depth: int = Field(DEFAULT_MAX_DEPTH, ge=1)
 
 
 class NLISkill(Skill):
     """Query other agents by name (local or remote) with fallbacks.
 
-    Config: ``timeout`` (seconds, default 60), ``fallbacks`` (``{"agent": ["backup", ...]}``,
-    tried in order when the agent fails), ``api_key`` (bearer token for remote agents).
+    Config (``NLIConfig``): ``timeout`` (seconds per attempt, default 60), ``retries``,
+    ``fallbacks`` (``{"agent": ["backup", ...]}``, tried in order when the agent fails),
+    ``api_key`` (bearer token for remote agents), ``signing_key``, ``agents`` (``{name:
+    url}``), ``allow_urls`` (default false), ``max_depth`` (nested queries per run chain,
+    default 5).
     """
+
+    config_model = NLIConfig
 
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
-        self.timeout = float(self.config.get("timeout", DEFAULT_TIMEOUT))
-        self.fallbacks: dict[str, list[str]] = {
-            name: list(backups) for name, backups in self.config.get("fallbacks", {}).items()
-        }
-        self.api_key: str | None = self.config.get("api_key")
+        settings: NLIConfig = self.settings
+        self.timeout = settings.timeout
+        self.retries = settings.retries
+        self.fallbacks = {name: list(backups) for name, backups in settings.fallbacks.items()}
+        self.api_key = settings.api_key.get_secret_value() if settings.api_key else None
+        self.agents = dict(settings.agents)
+        self.allow_urls = settings.allow_urls
+        self.max_depth = settings.max_depth
 
     async def query_agent(
         self,
@@ -83,52 +219,85 @@ class NLISkill(Skill):
     ) -> dict[str, Any]:
         """Ask ``agent`` (then its fallbacks) ``message``, after the optional ``messages``.
 
-        Returns ``{"success", "response", "agent", "error", "attempts", "latency_ms"}``;
-        ``response`` is present only on success, so ``result.get("response", default)`` gives
-        the caller's default when the agent could not answer.
+        ``agent`` is a name in the ``agents`` config, else a registered agent, else (only with
+        ``allow_urls``) an ``http(s)://`` URL. Returns ``{"success", "response", "agent",
+        "error", "attempts", "latency_ms"}``; ``response`` is present only on success, so
+        ``result.get("response", default)`` gives the caller's default when the agent could
+        not answer.
         """
         started = time.perf_counter()
         conversation = [
             *(messages or []),
             *([{"role": "user", "content": message}] if message else []),
         ]
+        limit = timeout if timeout is not None else self.timeout
         errors: list[str] = []
         attempts = 0
-        for name in [agent, *self.fallbacks.get(agent, [])]:
-            attempts += 1
-            try:
-                response, answered_by = await self._ask(name, conversation, timeout)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                errors.append(f"{name}: {str(error) or type(error).__name__}")  # TimeoutError: ""
-                continue
-            return _outcome(True, response, answered_by, None, attempts, started)
-        return _outcome(False, None, agent, "; ".join(errors), attempts, started)
+        if not conversation:
+            errors.append(f"nothing to ask agent {shown_name(agent)!r}: give a message")
+            return _outcome(False, None, shown_name(agent), errors[0], attempts, started)
+        try:
+            with nested_query(agent, self.max_depth):
+                for name in [agent, *self.fallbacks.get(agent, [])]:
+                    attempts += 1
+                    try:
+                        response, answered_by = await self._ask(name, conversation, limit)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as error:
+                        errors.append(_logged_failure(name, error, limit))
+                        continue
+                    return _outcome(True, response, answered_by, None, attempts, started)
+        except NestingLimitError as refused:
+            logger.warning("%s", refused)
+            errors.append(str(refused))
+        return _outcome(False, None, shown_name(agent), "; ".join(errors), attempts, started)
+
+    def resolve(self, name: str) -> BaseAgent | RemoteAgent:
+        """The agent ``name`` stands for, by the rules in ``query_agent``; else
+        ``UnknownAgentError`` suggesting close names from this skill's config only."""
+        url = self.agents.get(name)
+        if url is not None:
+            return RemoteAgent(name=name, url=url)
+        found = get_registry().get(name)
+        if found is not None:
+            return found
+        if is_url(name):
+            written = name.rstrip("/")
+            for configured, url in self.agents.items():
+                if url == written:
+                    return RemoteAgent(name=configured, url=url)
+            if self.allow_urls:
+                return remote_from_url(name)
+        raise UnknownAgentError(name, self._known_names() - {name})
+
+    def _known_names(self) -> set[str]:
+        """The names this skill's config mentions: the only ones worth suggesting."""
+        names = set(self.agents) | set(self.fallbacks)
+        for backups in self.fallbacks.values():
+            names.update(backups)
+        return names
 
     async def _ask(
-        self, name: str, conversation: list[dict[str, Any]], timeout: float | None
+        self, name: str, conversation: list[dict[str, Any]], timeout: float
     ) -> tuple[str, str]:
         from webagents.agents.agent import BaseAgent
 
-        if not conversation:
-            raise ValueError("nothing to ask: give a message or messages")
-        found = get_registry().get(name)
-        if found is None:
-            raise UnknownAgentError(name, get_registry().names())
-        limit = timeout if timeout is not None else self.timeout
+        found = self.resolve(name)
         if isinstance(found, BaseAgent):
-            return await _ask_local(found, conversation, limit)
-        answer = await query_remote(found, conversation, timeout=limit, api_key=self.api_key)
+            async with asyncio.timeout(timeout):
+                result = await found.run(conversation)
+            return result.content, result.agent
+        answer = await query_remote(found, conversation, timeout=timeout, api_key=self.api_key)
         return answer, found.name
 
 
-async def _ask_local(
-    agent: BaseAgent, conversation: list[dict[str, Any]], timeout: float
-) -> tuple[str, str]:
-    async with asyncio.timeout(timeout):
-        result = await agent.run(conversation)
-    return result.content, result.agent
+def _logged_failure(name: str, error: Exception, timeout: float) -> str:
+    """The failure's one-line text; the log also gets the traceback of unexpected errors."""
+    text = describe_failure(name, error, timeout)
+    expected = isinstance(error, UnknownAgentError | RemoteAgentError | TimeoutError)
+    logger.warning("NLI query failed: %s", text, exc_info=None if expected else error)
+    return text
 
 
 def _outcome(

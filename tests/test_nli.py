@@ -1,0 +1,390 @@
+"""NLISkill and ``BaseAgent.as_tool``: which names reach which agent, what failures say, and
+how deep agents may ask each other. Remote agents are real HTTP servers on 127.0.0.1 that
+record every request; the only stand-in is the model (ScriptedModel)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from webagents import BaseAgent
+from webagents.agents import get_registry, register_remote
+from webagents.agents.skills import DiscoverySkill, NLISkill
+from webagents.errors import AgentConfigError
+from webagents.testing import ScriptedModel, error, scripted_agent, text, tool_call
+
+
+def uname(base: str) -> str:
+    return f"{base}-{uuid.uuid4().hex[:8]}"
+
+
+class RecordingServer:
+    """Answers every request with ``status`` and ``body`` (a chat completion of ``answer`` by
+    default) and records it; with ``hold`` it answers only once the test is over."""
+
+    def __init__(self, answer: str = "remote answer", *, status: int = 200, body: Any = None):
+        self.requests: list[dict[str, Any]] = []
+        self.hold = threading.Event()
+        self.released = threading.Event()
+        payload = body if body is not None else completion(answer)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                """No access log."""
+
+            def do_GET(self) -> None:
+                self.answer()
+
+            def do_POST(self) -> None:
+                self.answer()
+
+            def answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                server.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": json.loads(raw) if raw else None,
+                    }
+                )
+                if server.hold.is_set():
+                    server.released.wait(30)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> RecordingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.released.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+
+def completion(answer: str) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": answer}}]}
+
+
+@pytest.fixture
+def server() -> Iterator[RecordingServer]:
+    with RecordingServer() as running:
+        yield running
+
+
+def asker(name: str, nli: NLISkill, target: str, **options: Any) -> tuple[BaseAgent, ScriptedModel]:
+    """An agent whose model asks ``target`` through ``nli`` once, then answers ``[<reply>]``."""
+
+    async def ask(agent: str, question: str) -> str:
+        """Ask another agent.
+
+        Args:
+            agent: The agent's name.
+            question: What to ask.
+        """
+        outcome = await nli.query_agent(agent, question)
+        return str(outcome.get("response") or outcome["error"])
+
+    def respond(request: dict[str, Any]) -> Any:
+        last = request["messages"][-1]
+        if last["role"] == "tool":
+            return text(f"[{last['content']}]")
+        return tool_call("ask", {"agent": target, "question": f"{name} asks"})
+
+    return scripted_agent(
+        name, responder=respond, tools=[ask, *options.pop("tools", [])], **options
+    )
+
+
+# --- which names reach which agent ------------------------------------------------------------
+
+
+async def test_a_url_from_the_model_is_an_unknown_agent_and_nothing_is_sent(
+    server: RecordingServer,
+) -> None:
+    url = server.base.replace("http://", "http://user:hunter2@") + "/agents/x?token=s3cret"
+    desk, model = asker(uname("desk"), NLISkill(), url)
+
+    result = await desk.run("Ask that address for me")
+
+    assert server.requests == []
+    told = model.requests[1]["messages"][-1]["content"]
+    assert told == f"unknown agent '{server.base}/agents/x'"
+    assert result.content == f"[{told}]"
+    direct = await NLISkill().query_agent(url, "hello")
+    assert (direct["success"], direct["attempts"]) == (False, 1)
+    assert "hunter2" not in json.dumps(direct) and "s3cret" not in json.dumps(direct)
+    assert server.requests == []
+
+
+async def test_allow_urls_lets_query_agent_call_a_url(server: RecordingServer) -> None:
+    outcome = await NLISkill({"allow_urls": True}).query_agent(f"{server.base}/agents/x", "hi")
+
+    assert (outcome["success"], outcome["response"], outcome["agent"]) == (
+        True,
+        "remote answer",
+        "x",
+    )
+    [sent] = server.requests
+    assert (sent["method"], sent["path"]) == ("POST", "/agents/x/chat/completions")
+    assert sent["body"]["messages"] == [{"role": "user", "content": "hi"}]
+
+
+async def test_names_in_the_agents_config_reach_their_urls_before_the_registry(
+    server: RecordingServer,
+) -> None:
+    name = uname("expert")
+    _local, local_model = scripted_agent(name, [text("local answer")])
+    nli = NLISkill({"agents": {name: f"{server.base}/agents/{name}"}, "api_key": "k-123"})
+
+    outcome = await nli.query_agent(name, "what do you know?")
+
+    assert (outcome["success"], outcome["response"], outcome["agent"]) == (
+        True,
+        "remote answer",
+        name,
+    )
+    [sent] = server.requests
+    assert sent["path"] == f"/agents/{name}/chat/completions"
+    assert sent["body"]["model"] == name
+    assert sent["headers"]["Authorization"] == "Bearer k-123"
+    assert local_model.requests == []
+    # The URL the developer wrote in the config may be used as the name too.
+    again = await nli.query_agent(f"{server.base}/agents/{name}", "and again?")
+    assert again["success"] is True and len(server.requests) == 2
+
+
+async def test_registered_local_and_remote_agents_resolve_by_name(server: RecordingServer) -> None:
+    local, _ = scripted_agent(uname("local"), [text("local answer")])
+    remote = uname("remote")
+    register_remote(remote, f"{server.base}/agents/{remote}")
+    try:
+        nli = NLISkill()
+        asked_local = await nli.query_agent(local.name, "hi")
+        asked_remote = await nli.query_agent(remote, "hi")
+    finally:
+        get_registry().unregister(remote)
+
+    assert (asked_local["response"], asked_remote["response"]) == ("local answer", "remote answer")
+    assert [r["path"] for r in server.requests] == [f"/agents/{remote}/chat/completions"]
+
+
+async def test_fallback_names_resolve_by_the_same_rules(server: RecordingServer) -> None:
+    primary, primary_model = scripted_agent(uname("primary"), [error(503, "down")])
+    url = f"{server.base}/agents/backup"
+    nli = NLISkill({"fallbacks": {primary.name: [url]}})
+
+    refused = await nli.query_agent(primary.name, "help")
+
+    assert (refused["success"], refused["attempts"]) == (False, 2)
+    assert f"unknown agent '{url}'" in refused["error"]
+    assert server.requests == []
+
+    primary_model.add_replies(error(503, "down again"))
+    configured = NLISkill({"agents": {"backup": url}, "fallbacks": {primary.name: ["backup"]}})
+    answered = await configured.query_agent(primary.name, "help")
+    assert (answered["success"], answered["agent"], answered["attempts"]) == (True, "backup", 2)
+    assert len(server.requests) == 1
+
+
+async def test_unknown_agents_get_close_names_from_the_config_never_from_the_registry() -> None:
+    registered, _ = scripted_agent(uname("support-desk"))
+    nli = NLISkill(
+        {
+            "agents": {"billing": "http://127.0.0.1:9/agents/billing"},
+            "fallbacks": {"billing": ["billing-backup"], "sales": ["sales-backup"]},
+        }
+    )
+
+    misspelt = await nli.query_agent("biling", "hello")
+    near_registered = await nli.query_agent(registered.name.replace("desk", "dsk"), "hello")
+
+    assert misspelt["error"] == (
+        "unknown agent 'biling'; did you mean 'billing' or 'billing-backup'?"
+    )
+    assert near_registered["error"] == (f"unknown agent '{registered.name.replace('desk', 'dsk')}'")
+
+
+# --- what failures say ------------------------------------------------------------------------
+
+
+async def test_a_failing_remote_is_named_with_its_status_never_its_body_or_secrets() -> None:
+    body = {"error": {"message": "db password is SECRET-BODY", "trace": "Traceback ..."}}
+    with RecordingServer(status=503, body=body) as down:
+        url = down.base.replace("http://", "http://ops:pw-42@") + "/agents/billing?key=q-99"
+        nli = NLISkill({"agents": {"billing": url}})
+
+        outcome = await nli.query_agent("billing", "my invoice?")
+
+    assert outcome["success"] is False
+    assert outcome["error"] == (
+        f"agent 'billing' at {down.base}/agents/billing is unavailable: HTTP 503"
+    )
+    assert len(down.requests) == 1
+
+
+async def test_a_remote_that_does_not_answer_in_time_is_a_timeout() -> None:
+    with RecordingServer() as slow:
+        slow.hold.set()  # it answers only when the test is over
+        nli = NLISkill({"agents": {"slow": f"{slow.base}/agents/slow"}, "timeout": 0.2})
+
+        outcome = await nli.query_agent("slow", "hello?")
+
+    assert outcome["success"] is False
+    assert outcome["error"] == f"agent 'slow' at {slow.base}/agents/slow timed out after 0.2s"
+
+
+async def test_a_local_agent_that_does_not_answer_in_time_is_a_timeout() -> None:
+    never = asyncio.Event()
+
+    async def wait_forever(request: dict[str, Any]) -> Any:
+        await never.wait()
+
+    stuck, _ = scripted_agent(uname("stuck"), responder=wait_forever)
+
+    outcome = await NLISkill().query_agent(stuck.name, "hello?", timeout=0.05)
+
+    assert outcome["error"] == f"agent '{stuck.name}' timed out after 0.05s"
+
+
+async def test_a_failing_local_agent_is_one_line_and_the_details_go_to_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken, _ = scripted_agent(uname("broken"), [error(500, "token sk-live-123 rejected")])
+
+    with caplog.at_level(logging.WARNING, logger="webagents"):
+        outcome = await NLISkill().query_agent(broken.name, "hello?")
+
+    assert outcome["error"] == f"agent '{broken.name}' failed: ModelError"
+    [record] = [r for r in caplog.records if r.name == "webagents.agents.skills.nli"]
+    assert record.exc_info is not None and "sk-live-123" in str(record.exc_info[1])
+
+
+# --- nesting ----------------------------------------------------------------------------------
+
+
+async def test_an_agent_asking_itself_stops_at_max_depth() -> None:
+    name = uname("narcissus")
+    me, model = asker(name, NLISkill({"max_depth": 3}), name)
+
+    result = await me.run("Who are you?")
+
+    # The entry run plus three nested ones; the fourth nested query is refused, unrun.
+    assert len(model.requests) == 2 * 4
+    limit = f"agent '{name}' was not asked: NLI nesting limit of 3 reached"
+    assert result.content.startswith("[[[[" + limit) and result.content.endswith("]]]]")
+    again = await me.run("And now?")  # the depth is per run chain: it was not left raised
+    assert again.content == result.content
+
+
+async def test_agents_asking_each_other_in_a_cycle_stop_at_the_default_depth() -> None:
+    a_name, b_name = uname("alice"), uname("bob")
+    alice, alice_model = asker(a_name, NLISkill(), b_name)
+    _bob, bob_model = asker(b_name, NLISkill(), a_name)
+
+    result = await alice.run("Ask Bob")
+
+    # alice -> bob -> alice -> bob -> alice -> bob: five nested queries, the sixth refused.
+    assert (len(alice_model.requests), len(bob_model.requests)) == (6, 6)
+    assert "nesting limit of 5 reached" in result.content
+    assert result.content.count("[") == 6
+
+
+async def test_a_query_past_the_limit_is_a_failure_outcome_without_running_the_agent() -> None:
+    name = uname("deep")
+    target, target_model = scripted_agent(uname("target"), [text("unused")])
+    nli = NLISkill({"max_depth": 1})
+    outcomes: list[dict[str, Any]] = []
+
+    async def ask_twice(question: str) -> str:
+        """Ask the target, from inside a query already."""
+        outcomes.append(await nli.query_agent(target.name, question))
+        return "asked"
+
+    inner, _ = scripted_agent(
+        name, [tool_call("ask_twice", {"question": "q"}), text("done")], tools=[ask_twice]
+    )
+    top = await nli.query_agent(inner.name, "start")
+
+    assert top["success"] is True
+    [refused] = outcomes
+    assert (refused["success"], refused["attempts"], refused.get("response")) == (False, 0, None)
+    assert refused["error"].startswith(
+        f"agent '{target.name}' was not asked: NLI nesting limit of 1 reached"
+    )
+    assert target_model.requests == []
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": "soon"}, "timeout"),
+        ({"retries": -1}, "retries"),
+        ({"max_depth": 0}, "max_depth"),
+        ({"agents": {"x": "ftp://host/x"}}, "agents.x"),
+        ({"agents": {"x": "billing"}}, "agents.x"),
+        ({"fallbacks": {"x": "backup"}}, "fallbacks.x"),
+        ({"allow_url": True}, "allow_url"),
+    ],
+)
+def test_bad_nli_config_names_the_skill_and_field(config: dict[str, Any], field: str) -> None:
+    with pytest.raises(AgentConfigError) as raised:
+        NLISkill(config)
+
+    assert str(raised.value).startswith(f"NLISkill config is invalid: {field}: ")
+
+
+def test_nli_config_is_kept_as_settings_with_secrets_hidden() -> None:
+    nli = NLISkill(
+        {
+            "timeout": 5,
+            "retries": 2,
+            "api_key": "k-secret",
+            "signing_key": "s-secret",
+            "agents": {"x": "https://h.example/agents/x/"},
+            "fallbacks": {"x": ["y"]},
+        }
+    )
+
+    settings = nli.settings
+    assert (settings.timeout, settings.retries, settings.max_depth, settings.allow_urls) == (
+        5.0,
+        2,
+        5,
+        False,
+    )
+    assert settings.agents == {"x": "https://h.example/agents/x"}
+    assert (nli.timeout, nli.fallbacks, nli.api_key) == (5.0, {"x": ["y"]}, "k-secret")
+    assert "secret" not in repr(settings)
+
+
+def test_bad_discovery_config_names_the_skill_and_field() -> None:
+    with pytest.raises(AgentConfigError) as raised:
+        DiscoverySkill({"server": ["http://x"]})
+
+    assert str(raised.value).startswith("DiscoverySkill config is invalid: server: ")
