@@ -336,6 +336,89 @@ async def test_a_query_past_the_limit_is_a_failure_outcome_without_running_the_a
     assert target_model.requests == []
 
 
+# --- consulting an agent as a tool -----------------------------------------------------------
+
+
+def tool_schema(request: dict[str, Any], name: str) -> dict[str, Any]:
+    [schema] = [t["function"] for t in request["tools"] if t["function"]["name"] == name]
+    return dict(schema)
+
+
+async def test_an_agent_as_a_tool_answers_and_the_desk_keeps_the_conversation() -> None:
+    expert, expert_model = scripted_agent(
+        uname("tax expert"), [text("Yes, if you work from home.")], description="Tax answers."
+    )
+    consult = f"consult_{expert.name.replace(' ', '_')}"
+    desk, desk_model = scripted_agent(
+        uname("desk"),
+        [tool_call(consult, {"question": "Can I deduct my desk?"}), text("You can deduct it.")],
+        tools=[expert.as_tool()],
+    )
+
+    result = await desk.run("I bought a desk for my home office.")
+
+    assert (result.content, result.agent, result.handoffs) == ("You can deduct it.", desk.name, [])
+    [asked] = expert_model.requests
+    assert asked["messages"][-1] == {"role": "user", "content": "Can I deduct my desk?"}
+    assert desk_model.requests[1]["messages"][-1]["content"] == "Yes, if you work from home."
+    schema = tool_schema(desk_model.requests[0], consult)
+    assert schema["description"] == "Tax answers."
+    assert list(schema["parameters"]["properties"]) == ["question"]
+    assert schema["parameters"]["required"] == ["question"]
+    assert expert.name in schema["parameters"]["properties"]["question"]["description"]
+
+
+async def test_as_tool_takes_a_name_and_a_description() -> None:
+    expert, _ = scripted_agent(uname("expert"), description="Ignored here.")
+    desk, desk_model = scripted_agent(
+        uname("desk"),
+        [text("hello")],
+        tools=[expert.as_tool(name="ask_tax", description="Tax law, briefly.")],
+    )
+
+    await desk.run("hi")
+
+    schema = tool_schema(desk_model.requests[0], "ask_tax")
+    assert schema["description"] == "Tax law, briefly."
+
+
+async def test_a_failing_consulted_agent_is_an_error_line_for_the_model_not_a_crash() -> None:
+    expert, _ = scripted_agent(uname("expert"), [error(500, "key sk-live-9 refused")])
+    desk, desk_model = scripted_agent(
+        uname("desk"),
+        [tool_call(f"consult_{expert.name}", {"question": "?"}), text("I'll answer myself.")],
+        tools=[expert.as_tool()],
+    )
+
+    result = await desk.run("Ask the expert")
+
+    told = desk_model.requests[1]["messages"][-1]["content"]
+    assert told.startswith(f"Error: agent '{expert.name}' failed: ModelError")
+    assert "sk-live-9" not in told and "\n" not in told
+    assert result.content == "I'll answer myself."
+
+
+async def test_consulting_and_querying_share_the_nesting_bound() -> None:
+    a_name, b_name = uname("alice"), uname("bob")
+    alice, alice_model = asker(a_name, NLISkill(), b_name)
+
+    def bob_responds(request: dict[str, Any]) -> Any:
+        last = request["messages"][-1]
+        if last["role"] == "tool":
+            return text(f"<{last['content']}>")
+        return tool_call(f"consult_{a_name}", {"question": "and you?"})
+
+    _bob, bob_model = scripted_agent(b_name, responder=bob_responds, tools=[alice.as_tool()])
+
+    result = await alice.run("Ask Bob")
+
+    # alice -(query)-> bob -(consult)-> alice ... five levels, the sixth refused.
+    assert (len(alice_model.requests), len(bob_model.requests)) == (6, 6)
+    assert f"Error: agent '{a_name}' was not asked: NLI nesting limit of 5 reached" in (
+        result.content
+    )
+
+
 # --- config -----------------------------------------------------------------------------------
 
 
