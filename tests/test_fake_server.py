@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from webagents.testing.fake_server import FakeOpenAIServer
+from webagents.testing.fake_server import FakeOpenAIServer, RawReply
 from webagents.testing.replies import Reply, ScriptedToolCall, error, text, tool_call, tool_calls
 
 USER = [{"role": "user", "content": "hello there"}]
@@ -230,6 +230,39 @@ async def test_responder_failure_is_500(
     server.set_responder(responder)
     with pytest.raises(openai.InternalServerError, match="boom"):
         await ask(client)
+
+
+async def test_raw_replies_are_sent_byte_for_byte(server: FakeOpenAIServer) -> None:
+    server.add_replies(
+        RawReply.html("<html><body>Please sign in</body></html>"),
+        RawReply(b"upstream \xff down", 502, "text/plain", {"Retry-After": "3"}),
+        RawReply.events({"choices": []}, '{"broken', done=True),
+        RawReply.events(),
+    )
+    async with httpx.AsyncClient() as http:
+        responses = [
+            await http.post(server.url + "/chat/completions", json={"messages": USER})
+            for _ in range(5)  # one connection throughout: raw replies keep it usable
+        ]
+    html, plain, events, empty, echo = responses
+    assert (html.status_code, html.headers["content-type"]) == (200, "text/html; charset=utf-8")
+    assert html.text == "<html><body>Please sign in</body></html>"
+    assert (plain.status_code, plain.content) == (502, b"upstream \xff down")
+    assert plain.headers["retry-after"] == "3"
+    assert events.headers["content-type"] == "text/event-stream"
+    assert events.text == 'data: {"choices": []}\n\ndata: {"broken\n\ndata: [DONE]\n\n'
+    assert (empty.status_code, empty.content) == (200, b"")
+    assert echo.json()["choices"][0]["message"]["content"] == "echo: hello there"
+    assert len(server.requests) == 5
+
+
+async def test_a_responder_may_answer_raw(
+    server: FakeOpenAIServer, client: openai.AsyncOpenAI
+) -> None:
+    server.set_responder(lambda request: RawReply.events('{"choices": [', done=True))
+    response = await ask(client, stream=True)
+    with pytest.raises(json.JSONDecodeError):  # what the bare SDK makes of malformed events
+        [chunk async for chunk in response]
 
 
 @pytest.mark.parametrize(

@@ -152,8 +152,9 @@ class OpenAIModel:
         assembler = StreamAssembler()
         try:
             raw = await client.chat.completions.with_raw_response.create(**arguments)
-            # Chunks as plain JSON: the SDK's chunk objects are built without validation.
-            chunks = raw.parse(to=AsyncStream[object])
+            # Chunks as plain JSON (the SDK's chunk objects are built without validation); the
+            # SDK's stream still decodes the events and wraps transport errors and timeouts.
+            chunks = AsyncStream[object](cast_to=object, response=raw.http_response, client=client)
             try:
                 async for chunk in chunks:
                     delta = assembler.add(chunk)

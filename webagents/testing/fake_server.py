@@ -45,12 +45,12 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 
-from webagents.testing.replies import Reply, ReplyLike, Responder, as_reply
+from webagents.testing.replies import Reply, ReplyLike, as_reply
 
 __all__ = ["FakeOpenAIServer", "RawReply"]
 
@@ -85,6 +85,9 @@ class RawReply:
 
 
 _Answer = Reply | RawReply
+ServerResponder: TypeAlias = Callable[
+    [dict[str, Any]], "ReplyLike | RawReply | Awaitable[ReplyLike | RawReply]"
+]
 
 
 def _as_answer(item: ReplyLike | RawReply) -> _Answer:
@@ -324,7 +327,7 @@ class FakeOpenAIServer:
         self,
         replies: Iterable[ReplyLike | RawReply] | None = None,
         *,
-        responder: Responder | None = None,
+        responder: ServerResponder | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         model: str = "fake-model",
@@ -397,7 +400,7 @@ class FakeOpenAIServer:
         with self._lock:
             self._queue.extend(converted)
 
-    def set_responder(self, responder: Responder | None) -> None:
+    def set_responder(self, responder: ServerResponder | None) -> None:
         """Answer with ``responder(request_json)`` once the queue is empty (``None``: echo)."""
         with self._lock:
             self._responder = responder
