@@ -191,6 +191,16 @@ class BaseAgent:
             "metadata": self.metadata,
         }
 
+    def as_tool(
+        self, name: str | None = None, description: str | None = None
+    ) -> Callable[[str], Coroutine[Any, Any, str]]:
+        """This agent as a tool another agent's model may consult, taking ``question: str``
+        and returning this agent's answer: ``BaseAgent("desk", tools=[expert.as_tool()])``.
+        ``name`` defaults to ``consult_<name>``, ``description`` to this agent's."""
+        from webagents.agents.as_tool import agent_tool
+
+        return agent_tool(self, name=name, description=description)
+
     # lifecycle -----------------------------------------------------------------------------
 
     async def ensure_initialized(self) -> None:
