@@ -195,50 +195,38 @@ def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, 
     return {**CHUNK, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
 
 
-@pytest.mark.parametrize(
-    ("reply", "streaming", "problem"),
-    [
-        (RawReply.html(), False, "answered a text/html page with status 200, not JSON"),
-        (RawReply.html(), True, "answered a text/html page with status 200, not server-sent"),
-        (RawReply('{"id": "x", "choi'), False, "answered malformed JSON"),
-        (RawReply('{"id": "x", "object": "chat.completion"}'), False, "without choices"),
-        (RawReply('{"choices": []}'), False, "without choices"),
-        (RawReply("[1, 2]"), False, "answered a JSON list"),
-        (RawReply('{"error": {"message": "quota"}}'), False, "answered an error: quota"),
-        (RawReply('{"choices": [{"message": null}]}'), False, "a choice without a message"),
-        (RawReply.events('{"choices": [{"delta": {"content": "Hi', done=True), True, "malformed"),
-        (RawReply.events(done=True), True, "ended its stream without content, tool calls"),
-        (RawReply.events(), True, "ended its stream without content, tool calls"),
-        (RawReply.events(chunk({"role": "assistant"}), done=True), True, "ended its stream"),
-        (RawReply.events("[1]", done=True), True, "holding a JSON list"),
-        (RawReply.events({"error": {"message": "overloaded"}}), True, "failed: overloaded"),
-        (
-            RawReply.events(chunk({"tool_calls": [{"index": 0, "id": "c1"}]}, "tool_calls")),
-            True,
-            "tool call #1 without a function name",
-        ),
-    ],
-    ids=[
-        "html",
-        "html-stream",
-        "broken-json",
-        "no-choices",
-        "empty-choices",
-        "json-list",
-        "error-body-200",
-        "null-message",
-        "malformed-sse",
-        "empty-stream",
-        "no-events",
-        "role-only-stream",
-        "sse-list",
-        "sse-error-event",
-        "nameless-tool-call",
-    ],
-)
+UNUSABLE: dict[str, tuple[RawReply, bool, str]] = {  # reply, streamed?, what the error says
+    "html": (RawReply.html(), False, "answered a text/html page with status 200, not JSON"),
+    "html-stream": (RawReply.html(), True, "a text/html page with status 200, not server-sent"),
+    "broken-json": (RawReply('{"id": "x", "choi'), False, "answered malformed JSON"),
+    "no-choices": (RawReply('{"id": "x"}'), False, "answered a JSON body without choices"),
+    "empty-choices": (RawReply('{"choices": []}'), False, "answered a JSON body without choices"),
+    "json-list": (RawReply("[1, 2]"), False, "answered a JSON list, not a chat completion"),
+    "error-body-200": (RawReply('{"error": {"message": "quota"}}'), False, "an error: quota"),
+    "null-message": (RawReply('{"choices": [{"message": null}]}'), False, "without a message"),
+    "malformed-sse": (RawReply.events('{"choices": [', done=True), True, "malformed stream event"),
+    "empty-stream": (RawReply.events(done=True), True, "ended its stream without content"),
+    "no-events": (RawReply.events(), True, "ended its stream without content, tool calls"),
+    "role-only": (RawReply.events(chunk({"role": "assistant"})), True, "ended its stream without"),
+    "sse-list": (RawReply.events("[1]", done=True), True, "holding a JSON list"),
+    "sse-error": (
+        RawReply.events({"error": {"message": "overloaded"}}),
+        True,
+        "failed: overloaded",
+    ),
+    "nameless-call": (
+        RawReply.events(chunk({"tool_calls": [{"index": 0, "id": "c1"}]}, "tool_calls")),
+        True,
+        "streamed tool call #1 without a function name",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", UNUSABLE)
 async def test_unusable_answers_are_model_errors(
-    server: FakeOpenAIServer, model_for: ModelFor, reply: RawReply, streaming: bool, problem: str
+    server: FakeOpenAIServer, model_for: ModelFor, case: str
 ) -> None:
+    reply, streaming, problem = UNUSABLE[case]
     server.add_replies(reply)
     model = model_for(server, api_key=KEY, max_retries=0)
 
@@ -251,33 +239,32 @@ async def test_unusable_answers_are_model_errors(
     assert_names_model_and_endpoint(failure, server)
 
 
-@pytest.mark.parametrize(
-    ("reply", "status", "retryable", "problem"),
-    [
-        (error(429, "Slow down", headers={"Retry-After": "30"}), 429, True, "HTTP 429: Slow down"),
-        (error(500, "The server had an error"), 500, True, "HTTP 500: The server had an error"),
-        (error(503, "", headers={}), 503, True, "HTTP 503"),
-        (RawReply.html("<html><h1>502 Bad Gateway</h1></html>", 502), 502, True, "HTML error"),
-        (error(408, "too slow"), 408, True, "HTTP 408: too slow"),
-        (error(409, "locked"), 409, True, "HTTP 409: locked"),
-        (error(400, "bad"), 400, False, "HTTP 400: bad"),
-        (error(401, f"Incorrect API key provided: {KEY}."), 401, False, "Incorrect API key"),
-        (error(403, "forbidden"), 403, False, "HTTP 403"),
-        (error(404, "The model `x` does not exist"), 404, False, "does not exist"),
-        (error(422, "unprocessable"), 422, False, "HTTP 422"),
-    ],
-    ids=lambda value: str(value) if isinstance(value, int | bool) else None,
-)
+HTTP_ERRORS: dict[str, tuple[Any, int, bool, str]] = {  # reply, status, retryable?, message
+    "429": (
+        error(429, "Slow down", headers={"Retry-After": "30"}),
+        429,
+        True,
+        "HTTP 429: Slow down",
+    ),
+    "500": (error(500, "The server had an error"), 500, True, "HTTP 500: The server had an error"),
+    "503": (error(503, ""), 503, True, "HTTP 503"),
+    "502-html": (RawReply.html("<html><h1>Bad Gateway</h1></html>", 502), 502, True, "HTML error"),
+    "408": (error(408, "too slow"), 408, True, "HTTP 408: too slow"),
+    "409": (error(409, "locked"), 409, True, "HTTP 409: locked"),
+    "400": (error(400, "bad"), 400, False, "HTTP 400: bad"),
+    "401": (error(401, f"Incorrect API key provided: {KEY}."), 401, False, "Incorrect API key"),
+    "403": (error(403, "forbidden"), 403, False, "HTTP 403: forbidden"),
+    "404": (error(404, "The model `x` does not exist"), 404, False, "does not exist"),
+    "422": (error(422, "unprocessable"), 422, False, "HTTP 422: unprocessable"),
+}
+
+
+@pytest.mark.parametrize("case", HTTP_ERRORS)
 @pytest.mark.parametrize("streaming", [False, True], ids=["complete", "stream"])
 async def test_http_errors_carry_status_and_retryable(
-    server: FakeOpenAIServer,
-    model_for: ModelFor,
-    reply: Any,
-    status: int,
-    retryable: bool,
-    problem: str,
-    streaming: bool,
+    server: FakeOpenAIServer, model_for: ModelFor, case: str, streaming: bool
 ) -> None:
+    reply, status, retryable, problem = HTTP_ERRORS[case]
     server.add_replies(reply)
     model = model_for(server, api_key=KEY, max_retries=0)
 

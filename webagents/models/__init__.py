@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from webagents.errors import AgentConfigError
-from webagents.models.base import Model, ModelRequest, ModelResponse, ToolCall, Usage
+from webagents.models.base import (
+    Model,
+    ModelRequest,
+    ModelResponse,
+    ToolCall,
+    Usage,
+    with_unique_call_ids,
+)
 from webagents.models.openai_provider import OpenAIModel
 
 __all__ = [
@@ -17,6 +24,7 @@ __all__ = [
     "Usage",
     "register_provider",
     "resolve_model",
+    "with_unique_call_ids",
 ]
 
 ModelFactory = Callable[[str], Model]
