@@ -35,6 +35,7 @@ RUNNABLE_PAGES = (
     "models.md",
     "testing.md",
     "events.md",
+    "nli.md",
 )
 # Pages the index links to that are written separately; drop a name once its page exists.
 PENDING_PAGES: frozenset[str] = frozenset()

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
@@ -137,9 +138,7 @@ async def query_remote(
 
     try:
         async with asyncio.timeout(timeout), httpx.AsyncClient(timeout=timeout) as client:
-            response = await client.post(
-                f"{remote.url}/chat/completions", json=body, headers=headers
-            )
+            response = await client.post(chat_endpoint(remote.url), json=body, headers=headers)
     except (TimeoutError, httpx.TimeoutException):
         raise failure(f"timed out after {timeout:g}s", timed_out=True) from None
     except httpx.HTTPError as error:
@@ -160,13 +159,23 @@ async def query_remote(
     return str(content or "")
 
 
-def _agent_url(url: str) -> str:
-    from urllib.parse import urlsplit
+def chat_endpoint(url: str) -> str:
+    """``POST`` target for the agent at ``url``: its path plus ``/chat/completions``, any query
+    kept where it belongs (after the path)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/chat/completions"))
 
+
+def _normal_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/")))
+
+
+def _agent_url(url: str) -> str:
     if not is_url(url) or not urlsplit(url).hostname:
         # No echo of the value: it may carry credentials.
         raise ValueError("must be an http(s):// URL with a host")
-    return url.rstrip("/")
+    return _normal_url(url)
 
 
 class NLIConfig(BaseModel):
@@ -249,7 +258,7 @@ class NLISkill(Skill):
                         continue
                     return _outcome(True, response, answered_by, None, attempts, started)
         except NestingLimitError as refused:
-            logger.warning("%s", refused)
+            logger.warning("NLI query refused: %s", refused)
             errors.append(str(refused))
         return _outcome(False, None, shown_name(agent), "; ".join(errors), attempts, started)
 
@@ -263,7 +272,7 @@ class NLISkill(Skill):
         if found is not None:
             return found
         if is_url(name):
-            written = name.rstrip("/")
+            written = _normal_url(name)
             for configured, url in self.agents.items():
                 if url == written:
                     return RemoteAgent(name=configured, url=url)
@@ -293,10 +302,14 @@ class NLISkill(Skill):
 
 
 def _logged_failure(name: str, error: Exception, timeout: float) -> str:
-    """The failure's one-line text; the log also gets the traceback of unexpected errors."""
+    """The failure's one-line text. The log gets it too: at INFO when the outcome says all
+    there is to know (an unknown name, a remote down, a timeout), at WARNING with the
+    traceback when code raised (a local agent's model, tool or hook)."""
     text = describe_failure(name, error, timeout)
-    expected = isinstance(error, UnknownAgentError | RemoteAgentError | TimeoutError)
-    logger.warning("NLI query failed: %s", text, exc_info=None if expected else error)
+    if isinstance(error, UnknownAgentError | RemoteAgentError | TimeoutError):
+        logger.info("NLI query failed: %s", text)
+    else:
+        logger.warning("NLI query failed: %s", text, exc_info=error)
     return text
 
 
