@@ -196,8 +196,9 @@ def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, 
 
 
 UNUSABLE: dict[str, tuple[RawReply, bool, str]] = {  # reply, streamed?, what the error says
-    "html": (RawReply.html(), False, "answered a text/html page with status 200, not JSON"),
-    "html-stream": (RawReply.html(), True, "a text/html page with status 200, not server-sent"),
+    "html": (RawReply.html(), False, "answered an HTML page with status 200, not JSON"),
+    "html-stream": (RawReply.html(), True, "an HTML page with status 200, not server-sent events"),
+    "json-for-stream": (RawReply('{"choices": []}'), True, "answered application/json with"),
     "broken-json": (RawReply('{"id": "x", "choi'), False, "answered malformed JSON"),
     "no-choices": (RawReply('{"id": "x"}'), False, "answered a JSON body without choices"),
     "empty-choices": (RawReply('{"choices": []}'), False, "answered a JSON body without choices"),

@@ -135,7 +135,7 @@ class OpenAIModel:
         try:
             data = json.loads(body)
         except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
-            problem = _not_json(raw.headers.get("content-type", ""), raw.status_code, "JSON")
+            problem = _unexpected_body(raw.headers.get("content-type", ""), raw.status_code, "JSON")
             raise self._error(client, problem or f"answered malformed JSON ({error})") from error
         try:
             return parse_completion(data)
@@ -164,7 +164,7 @@ class OpenAIModel:
                 await chunks.close()  # a consumer that stops early frees the connection
             if assembler.events == 0:
                 content_type = raw.headers.get("content-type", "")
-                problem = _not_json(content_type, raw.status_code, "server-sent events")
+                problem = _unexpected_body(content_type, raw.status_code, "server-sent events")
                 if problem:
                     raise WireError(problem)
             response = assembler.response()
@@ -235,14 +235,16 @@ def _check_limits(name: str, timeout: object, max_retries: object) -> None:
         )
 
 
-def _not_json(content_type: str, status: int, expected: str) -> str | None:
-    """What the endpoint sent instead of ``expected``, when its content type says so."""
+def _unexpected_body(content_type: str, status: int, expected: str) -> str | None:
+    """What the endpoint sent instead of ``expected`` (JSON or server-sent events), when its
+    content type says it is something else."""
     media = content_type.split(";")[0].strip().lower()
-    if media.endswith("json") or media == "text/event-stream":
+    if media.endswith("json") if expected == "JSON" else media == "text/event-stream":
         return None
-    shown = f"a {media} page" if media else "a body without a content type"
-    hint = " (is the base URL right?)" if media == "text/html" else ""
-    return f"answered {shown} with status {status}, not {expected}{hint}"
+    if media == "text/html":  # a login wall, a captive portal or a web page at a wrong URL
+        return f"answered an HTML page with status {status}, not {expected}: is the URL right?"
+    shown = media or "a body without a content type"
+    return f"answered {shown} with status {status}, not {expected}"
 
 
 def _status_text(error: Any) -> str:
