@@ -299,6 +299,18 @@ async def test_an_agent_asking_itself_stops_at_max_depth() -> None:
     assert again.content == result.content
 
 
+async def test_concurrent_run_chains_count_their_own_depth() -> None:
+    name = uname("chorus")
+    me, model = asker(name, NLISkill({"max_depth": 2}), name)
+
+    results = await asyncio.gather(*(me.run(f"voice {i}") for i in range(8)))
+
+    # Interleaved chains would exhaust a shared counter early; each got all its levels.
+    assert all(r.content.startswith("[[[agent") for r in results)
+    assert {r.content for r in results} == {results[0].content}
+    assert len(model.requests) == 8 * 2 * 3
+
+
 async def test_agents_asking_each_other_in_a_cycle_stop_at_the_default_depth() -> None:
     a_name, b_name = uname("alice"), uname("bob")
     alice, alice_model = asker(a_name, NLISkill(), b_name)
