@@ -50,6 +50,7 @@ from webagents.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
+from webagents.messages import handoff_context_in
 from webagents.models import Model, OpenAIModel
 from webagents.testing import FakeOpenAIServer
 
@@ -278,7 +279,6 @@ _STOPWORDS = set(
     "me my of on or our over please so take the their them this to us we what why with would "
     "you your like want need conversation transfer should".split()
 )
-_CONTEXT_NOTE = "Context handed over with this conversation:\n"
 
 
 def _stems(text: str) -> set[str]:
@@ -338,14 +338,14 @@ def offline_llm(request: dict[str, Any]) -> dict[str, Any]:
     """Answer one chat-completion request the way a sensible model would, from the request."""
     messages: list[dict[str, Any]] = request["messages"]
     tools: list[dict[str, Any]] = request.get("tools") or []
-    system = next((m.get("content") or "" for m in messages if m.get("role") == "system"), "")
-    handed_over: dict[str, Any] = {}
-    if _CONTEXT_NOTE in system:
-        handed_over = json.loads(system.split(_CONTEXT_NOTE, 1)[1].splitlines()[0])
+    handed_over = next((data for m in messages if (data := handoff_context_in(m)) is not None), {})
     name = handed_over.get("customer_name")
     hello = f"Hi {name}, " if name else ""
 
-    last_user = max(i for i, m in enumerate(messages) if m.get("role") == "user")
+    said_by_user = [
+        i for i, m in enumerate(messages) if m.get("role") == "user" and not handoff_context_in(m)
+    ]
+    last_user = said_by_user[-1]
     question = messages[last_user]["content"]
     this_turn = messages[last_user + 1 :]
     own_tools = {t["function"]["name"] for t in tools if not _is_transfer(t)}

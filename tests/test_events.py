@@ -1,8 +1,8 @@
-"""Run events: the compact log a run keeps turns back into the same event objects."""
+"""Run events: one class per wire type, each stamped with its run and time."""
 
 from __future__ import annotations
 
-from dataclasses import astuple
+import time
 
 from webagents.events import (
     EVENT_CLASSES,
@@ -15,40 +15,80 @@ from webagents.events import (
     HandoffTransfer,
     RunEvent,
     TextDelta,
+    TextWithdrawn,
     ToolCallEvent,
     ToolResultEvent,
-    events_from_log,
 )
+from webagents.testing import scripted_agent, text, tool_call
 
 ONE_OF_EACH: list[RunEvent] = [
-    AgentStarted("desk"),
-    TextDelta("desk", "Hel"),
-    ToolCallEvent("desk", "call_1", "lookup", '{"id": 1}'),
-    ToolResultEvent("desk", "call_1", "lookup", "found", False),
-    HandoffTransfer("desk", "desk", "billing", "money", "llm"),
-    HandoffFailed("desk", "desk", "legal", "law", "unknown agent 'legal'"),
-    HandoffComplete("billing", ("desk", "billing"), "billing"),
-    AgentCompleted("billing", "Refunded."),
-    ErrorEvent("billing", "boom", "ModelError"),
+    AgentStarted(agent="desk"),
+    TextDelta(agent="desk", text="Hel"),
+    TextWithdrawn(agent="desk", reason="replaced", replacement="Hi"),
+    ToolCallEvent(agent="desk", call_id="call_1", name="lookup", arguments='{"id": 1}'),
+    ToolResultEvent(agent="desk", call_id="call_1", name="lookup", output="found"),
+    HandoffTransfer(
+        agent="desk", from_agent="desk", to_agent="billing", reason="money", trigger="llm"
+    ),
+    HandoffFailed(
+        agent="desk", from_agent="desk", to_agent="legal", reason="law", error="unknown agent"
+    ),
+    HandoffComplete(agent="billing", chain=("desk", "billing"), final_agent="billing"),
+    AgentCompleted(agent="billing", content="Refunded."),
+    ErrorEvent(agent="billing", message="boom", error_type="ModelError"),
 ]
 
 
-def test_every_event_class_has_a_distinct_tag_and_type() -> None:
-    assert [cls.tag for cls in EVENT_CLASSES] == list(range(len(EVENT_CLASSES)))
+def test_every_event_class_has_a_distinct_type() -> None:
     assert sorted(cls.type for cls in EVENT_CLASSES) == sorted(EVENT_TYPES)
     assert {type(event) for event in ONE_OF_EACH} == set(EVENT_CLASSES)
 
 
-def test_log_round_trips_every_event() -> None:
-    log: list[object] = []
-    for event in ONE_OF_EACH:
-        log.append(event.tag)
-        log.extend(astuple(event))
+def test_to_dict_puts_the_type_first_and_ends_with_run_and_time() -> None:
+    event = HandoffTransfer(
+        agent="desk",
+        from_agent="desk",
+        to_agent="billing",
+        reason="money",
+        trigger="condition",
+        run_id="r1",
+        timestamp=12.5,
+    )
+    data = event.to_dict()
+    assert list(data) == [
+        "type",
+        "agent",
+        "from_agent",
+        "to_agent",
+        "reason",
+        "trigger",
+        "run_id",
+        "timestamp",
+    ]
+    assert (data["type"], data["run_id"], data["timestamp"]) == ("handoff.transfer", "r1", 12.5)
 
-    assert events_from_log(log) == ONE_OF_EACH
 
+async def test_every_event_of_a_run_carries_its_run_id_and_a_timestamp() -> None:
+    def lookup(order: str) -> str:
+        return f"{order}: shipped"
 
-def test_to_dict_puts_the_type_first() -> None:
-    data = HandoffTransfer("desk", "desk", "billing", "money", "condition").to_dict()
-    assert list(data) == ["type", "agent", "from_agent", "to_agent", "reason", "trigger"]
-    assert data["type"] == "handoff.transfer"
+    agent, _ = scripted_agent(
+        "stamped",
+        [tool_call("lookup", {"order": "A1"}), text("It shipped.")],
+        tools=[lookup],
+        register=False,
+    )
+    before = time.time()
+    result = await agent.run("where is A1?")
+    after = time.time()
+
+    assert [e.type for e in result.events] == [
+        "agent.started",
+        "tool.call",
+        "tool.result",
+        "agent.completed",
+    ]
+    assert {e.run_id for e in result.events} == {result.run_id}
+    stamps = [e.timestamp for e in result.events]
+    assert stamps == sorted(stamps)
+    assert before <= stamps[0] and stamps[-1] <= after

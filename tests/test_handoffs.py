@@ -4,6 +4,7 @@ Every agent gets a unique name (agents register process-wide by name), so tests 
 other's agents. Failures are asserted in the result and the events: a handoff never raises.
 """
 
+import json
 import uuid
 from typing import Any
 
@@ -386,7 +387,15 @@ async def test_handoff_hooks_see_the_handoff_and_context_reaches_the_target() ->
         {"agent": expert.name, "metadata": {}, "reason": "needs an expert", "handoff_context": {}}
     ]
     payload = {"ticket": "T-4242", "source": triage.name}
-    assert "T-4242" in system_prompt(expert_model.requests[0])
+    # Handed-over context is data in a delimited user message, never system instructions.
+    assert "T-4242" not in system_prompt(expert_model.requests[0])
+    handed = [
+        m
+        for m in expert_model.requests[0]["messages"]
+        if "<handoff_context>" in (m.get("content") or "")
+    ]
+    assert [m["role"] for m in handed] == ["user"]
+    assert json.loads(handed[0]["content"].split("\n")[2]) == payload
     assert seen_by_target == [("hook", expert.name, payload)] * 2
     tool_outputs = [m["content"] for m in result.messages if m["role"] == "tool"]
     assert tool_outputs[-1] == "T-4242"
@@ -451,7 +460,7 @@ async def test_unknown_condition_target_fails_and_source_answers() -> None:
     assert record.success is False
     assert record.error is not None
     assert f"unknown agent {ghost!r}" in record.error
-    assert triage.name in record.error  # the known agents are listed
+    assert triage.name not in record.error  # never a listing of the process's agents
     [failed] = events_of(result, HandoffFailed)
     assert (failed.agent, failed.to_agent, failed.error) == (triage.name, ghost, record.error)
     assert events_of(result, HandoffTransfer) == []
@@ -552,7 +561,8 @@ async def test_target_raising_is_a_failed_handoff_and_is_rolled_back(trigger: st
     [record] = result.handoffs
     assert (record.success, record.trigger) == (False, trigger)
     assert record.error is not None
-    assert "ModelError" in record.error and "upstream exploded" in record.error
+    # The record names the failure; the exception's own text stays in the log.
+    assert record.error == f"{broken.name} is unavailable (ModelError)"
     # Nothing the target did is left in the transcript.
     assert not any(m.get("content") == "worked" for m in result.messages)
     assert not any(
@@ -695,9 +705,10 @@ async def test_models_that_always_transfer_terminate() -> None:
         await a.run("loop forever")
 
     assert raised.value.agent == a.name
-    # Each agent is bounded by its own max_turns in each of its (at most two) activations.
-    assert len(a_model.requests) <= 2 * a.max_turns
-    assert len(b_model.requests) <= b.max_turns
+    # Each agent is bounded by its own max_turns (plus the one call to answer that a failed
+    # transfer grants) in each activation: a's first, its second, and its resumption.
+    assert len(a_model.requests) <= 3 * (a.max_turns + 1)
+    assert len(b_model.requests) <= 2 * (b.max_turns + 1)  # its activation and resumption
 
 
 async def test_condition_ping_pong_terminates() -> None:

@@ -38,7 +38,7 @@ def test_newest_agent_takes_the_name_and_unregister_frees_it() -> None:
 
     registry.unregister(name)
 
-    with pytest.raises(UnknownAgentError, match=f"unknown agent '{name}'; known agents: "):
+    with pytest.raises(UnknownAgentError, match=f"^unknown agent '{name}'$"):
         registry.resolve(name)
 
 

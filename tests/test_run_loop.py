@@ -145,7 +145,7 @@ async def test_sync_async_context_and_pydantic_tools() -> None:
         (tool_call("add", {"a": "many", "b": 1}), r"^Error: invalid arguments for tool 'add'"),
         (tool_call("add", "{not json"), r"^Error: invalid arguments for tool 'add'"),
         (tool_call("place", {"order": {"quantity": 2}}), r"^Error: invalid arguments.*sku"),
-        (tool_call("explode"), r"^Error: tool 'explode' failed: ValueError: kaboom"),
+        (tool_call("explode"), r"^Error: tool 'explode' failed\.$"),
         (tool_call("nope", {}), r"^Error: there is no tool 'nope'; available: .*'add'"),
     ],
     ids=["bad-type", "bad-json", "missing-field", "raising", "unknown"],
@@ -812,17 +812,18 @@ async def test_registering_a_skill_does_not_evaluate_its_properties() -> None:
 # --- agent registry --------------------------------------------------------------------------
 
 
-async def test_unknown_agent_error_lists_known_agents() -> None:
+async def test_unknown_agent_error_suggests_only_close_candidates() -> None:
     agent, _ = make(uname("known"))
     missing = uname("missing")
 
     with pytest.raises(UnknownAgentError) as raised:
-        get_registry().resolve(missing)
+        get_registry().resolve(missing, ["billing", "billing-eu", "support"])
 
     assert raised.value.name == missing
-    assert agent.name in raised.value.known
-    assert agent.name in str(raised.value)
+    assert agent.name not in str(raised.value)  # never a listing of the process's agents
     assert missing in str(raised.value)
+    with pytest.raises(UnknownAgentError, match=r"did you mean 'billing'"):
+        get_registry().resolve("biling", ["billing", "support"])
     assert get_registry().resolve(agent.name) is agent
 
 
@@ -868,7 +869,7 @@ async def test_nli_unknown_agent_is_reported_not_raised() -> None:
     assert outcome["agent"] == missing
     assert outcome["attempts"] == 1
     assert missing in outcome["error"]
-    assert known.name in outcome["error"]
+    assert known.name not in outcome["error"]  # never a listing of other agents
 
 
 async def test_nli_falls_back_to_the_next_agent() -> None:
@@ -890,4 +891,5 @@ async def test_nli_falls_back_to_the_next_agent() -> None:
     assert failed["success"] is False
     assert failed.get("response", "Expert unavailable") == "Expert unavailable"
     assert failed["attempts"] == 2
-    assert "also down" in failed["error"] and "unknown agent" in failed["error"]
+    assert "unknown agent" in failed["error"]
+    assert "also down" not in failed["error"]  # the agent's exception text stays in the log

@@ -1,5 +1,7 @@
 """webagents: networks of AI agents that hand a conversation to one another."""
 
+from typing import TYPE_CHECKING, Any
+
 from webagents.agents.agent import BaseAgent
 from webagents.agents.registry import register_remote
 from webagents.agents.result import HandoffRecord, RunResult
@@ -14,26 +16,36 @@ from webagents.errors import (
     MaxTurnsExceeded,
     MissingAPIKeyError,
     ModelError,
+    ToolRetry,
     UnknownAgentError,
     WebAgentsError,
 )
 from webagents.plugins.hookspecs import hookimpl
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from webagents.agents.skills.discovery import DiscoverySkill
+    from webagents.agents.skills.nli import NLISkill
+    from webagents.agents.skills.payment import PaymentSkill
+
+__version__ = "0.2.0"
 
 __all__ = [
     "AgentConfigError",
     "BaseAgent",
     "Context",
     "DefinitionError",
+    "DiscoverySkill",
     "HandoffError",
     "HandoffRecord",
     "HookError",
     "MaxTurnsExceeded",
     "MissingAPIKeyError",
     "ModelError",
+    "NLISkill",
+    "PaymentSkill",
     "RunResult",
     "Skill",
+    "ToolRetry",
     "UnknownAgentError",
     "WebAgentsError",
     "handoff",
@@ -47,3 +59,19 @@ __all__ = [
 for _name in ("BaseAgent", "Skill", "Context", "RunResult", "HandoffRecord"):
     globals()[_name].__module__ = "webagents"
 del _name
+
+# The stock skills load on first use: PaymentSkill brings sqlite3, NLISkill httpx.
+_STOCK_SKILLS = {
+    "DiscoverySkill": "webagents.agents.skills.discovery",
+    "NLISkill": "webagents.agents.skills.nli",
+    "PaymentSkill": "webagents.agents.skills.payment",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _STOCK_SKILLS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'webagents' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

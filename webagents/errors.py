@@ -16,6 +16,7 @@ __all__ = [
     "ModelError",
     "PluginLoadError",
     "ToolArgumentsError",
+    "ToolRetry",
     "UnknownAgentError",
     "WebAgentsError",
 ]
@@ -132,6 +133,16 @@ class PluginLoadError(WebAgentsError):
             f"plugin {entry_point!r} from {distribution} {version} failed to load: "
             f"{type(cause).__name__}: {cause}"
         )
+
+
+class ToolRetry(WebAgentsError):
+    """Raised by a tool to send the model ``message`` (what to fix) instead of an answer.
+
+    ``raise ToolRetry("order ids look like ORD-123; ask the user for theirs")``: the model
+    reads the message as the tool's result and may call again. Any other exception reaches
+    the model only as "tool 'x' failed" (its text is logged), so secrets in error messages
+    stay out of the conversation.
+    """
 
 
 class ToolArgumentsError(ValueError):

@@ -1,8 +1,9 @@
-"""Typed run events. Every event names the agent it concerns; ``type`` is its wire name."""
+"""Typed run events. Every event names the agent it concerns and carries the ``run_id`` and a
+``timestamp`` (seconds since the epoch); ``type`` is its wire name."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Final, Literal, TypeAlias
 
 __all__ = [
@@ -17,14 +18,15 @@ __all__ = [
     "HandoffTransfer",
     "RunEvent",
     "TextDelta",
+    "TextWithdrawn",
     "ToolCallEvent",
     "ToolResultEvent",
-    "events_from_log",
 ]
 
 EventType: TypeAlias = Literal[
     "agent.started",
     "text.delta",
+    "text.withdrawn",
     "tool.call",
     "tool.result",
     "handoff.transfer",
@@ -39,11 +41,19 @@ EVENT_TYPES: Final[tuple[str, ...]] = EventType.__args__  # type: ignore[attr-de
 class _Event:
     __slots__ = ()
     type: ClassVar[EventType]
-    tag: ClassVar[int]  # position in EVENT_CLASSES: how a run's compact log names the class
 
     def to_dict(self) -> dict[str, Any]:
         """The event as JSON-ready data, ``type`` first."""
         return {"type": self.type, **asdict(self)}  # type: ignore[call-overload]
+
+
+def _run_id() -> Any:
+    # Set by the run that emits the event; not compared, so tests can write expected events.
+    return field(default="", kw_only=True, compare=False)
+
+
+def _timestamp() -> Any:
+    return field(default=0.0, kw_only=True, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,8 @@ class AgentStarted(_Event):
 
     type: ClassVar[EventType] = "agent.started"
     agent: str
+    run_id: str = _run_id()
+    timestamp: float = _timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,22 @@ class TextDelta(_Event):
     type: ClassVar[EventType] = "text.delta"
     agent: str
     text: str
+    run_id: str = _run_id()
+    timestamp: float = _timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class TextWithdrawn(_Event):
+    """Text ``agent`` streamed since its latest ``agent.started`` is no longer the answer:
+    its handoff failed and was rolled back, or an ``after_llm_call`` hook replaced the
+    model's answer. A client discards that text and shows ``replacement`` when given."""
+
+    type: ClassVar[EventType] = "text.withdrawn"
+    agent: str
+    reason: str
+    replacement: str | None = None
+    run_id: str = _run_id()
+    timestamp: float = _timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +100,8 @@ class ToolCallEvent(_Event):
     call_id: str
     name: str
     arguments: str
+    run_id: str = _run_id()
+    timestamp: float = _timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +114,8 @@ class ToolResultEvent(_Event):
     name: str
     output: str
     is_error: bool = False
+    run_id: str = _run_id()
+    timestamp: float = _timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +128,8 @@ class HandoffTransfer(_Event):
     to_agent: str
     reason: str
     trigger: Literal["condition", "llm"]
+    run_id: str = _run_id()
+    timestamp: float = _timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +142,8 @@ class HandoffFailed(_Event):
     to_agent: str
     reason: str
     error: str
+    run_id: str = _run_id()
+    timestamp: float = _timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +154,8 @@ class HandoffComplete(_Event):
     agent: str
     chain: tuple[str, ...]
     final_agent: str
+    run_id: str = _run_id()
+    timestamp: float = _timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +165,8 @@ class AgentCompleted(_Event):
     type: ClassVar[EventType] = "agent.completed"
     agent: str
     content: str
+    run_id: str = _run_id()
+    timestamp: float = _timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +177,14 @@ class ErrorEvent(_Event):
     agent: str
     message: str
     error_type: str
+    run_id: str = _run_id()
+    timestamp: float = _timestamp()
 
 
 RunEvent: TypeAlias = (
     AgentStarted
     | TextDelta
+    | TextWithdrawn
     | ToolCallEvent
     | ToolResultEvent
     | HandoffTransfer
@@ -154,6 +197,7 @@ RunEvent: TypeAlias = (
 EVENT_CLASSES: Final[tuple[type[RunEvent], ...]] = (
     AgentStarted,
     TextDelta,
+    TextWithdrawn,
     ToolCallEvent,
     ToolResultEvent,
     HandoffTransfer,
@@ -162,26 +206,3 @@ EVENT_CLASSES: Final[tuple[type[RunEvent], ...]] = (
     AgentCompleted,
     ErrorEvent,
 )
-for _tag, _class in enumerate(EVENT_CLASSES):
-    _class.tag = _tag
-del _tag, _class
-
-
-_FIELD_COUNTS: Final = tuple(len(fields(cls)) for cls in EVENT_CLASSES)
-
-
-def events_from_log(log: list[Any]) -> list[RunEvent]:
-    """Events from a run's compact log: each event's tag, then its fields, flat in one list.
-
-    A run records plain values instead of event objects, so a thousand runs in flight do not
-    each keep a dozen more objects for the garbage collector to walk; the objects are made
-    when someone reads them.
-    """
-    events: list[RunEvent] = []
-    index, end = 0, len(log)
-    while index < end:
-        tag = log[index]
-        count = _FIELD_COUNTS[tag]
-        events.append(EVENT_CLASSES[tag](*log[index + 1 : index + 1 + count]))
-        index += 1 + count
-    return events

@@ -65,6 +65,8 @@ class ToolEntry:
     call: Callable[..., Any]
     scope: Scope
     where: str
+    in_thread: bool  # a sync tool that may block: run it in a worker thread
+    show_errors: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,12 @@ def _bind(skill: Skill, owner: str, member: SkillMember) -> AgentMember:
     return AgentMember(call, options, where, scope, schema)
 
 
+def _is_async(func: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - an async callable object
+    )
+
+
 def _first_line(text: str | None) -> str:
     return (text or "").strip().split("\n", 1)[0].strip()
 
@@ -191,7 +199,13 @@ class Capabilities:
                         f"@tool(name=...)"
                     )
                 tools[name] = ToolEntry(
-                    name, member.schema, member.call, member.scope, member.where
+                    name,
+                    member.schema,
+                    member.call,
+                    member.scope,
+                    member.where,
+                    in_thread=options.in_thread and not _is_async(member.call),
+                    show_errors=options.show_errors,
                 )
             elif isinstance(options, HookOptions):
                 entry = HookEntry(member.call, options.event, member.where)

@@ -14,13 +14,18 @@ __all__ = ["call_user", "run_hooks"]
 
 
 async def call_user(where: str, event: str, func: Callable[..., Any], *args: Any) -> Any:
-    """Call ``func``; await the result if it is awaitable. Errors become ``HookError``."""
+    """Call ``func``; await the result if it is awaitable. Errors become ``HookError``
+    naming ``where``, except ``HandoffError`` in a ``before_handoff`` hook: that is a veto."""
     try:
         result = func(*args)
         if inspect.isawaitable(result):
             result = await result
-    except (HandoffError, HookError):
+    except HookError:
         raise
+    except HandoffError as error:
+        if event == "before_handoff":
+            raise
+        raise HookError(where, event, error) from error
     except Exception as error:
         raise HookError(where, event, error) from error
     return result

@@ -1,50 +1,62 @@
 """Handoffs: deciding (conditions, transfer tools), bounding and performing a transfer.
 
 Order of a transfer: bounds and target resolution -> the source's ``before_handoff`` hooks
-(``HandoffError`` vetoes) -> the target takes over (local: in this run; remote: over NLI)
--> the source's ``after_handoff`` hooks, which may replace ``handoff_result``. Failures are
-recorded and returned, never raised out of the run.
+(``HandoffError`` vetoes) -> the target takes over (local: the next step of this run;
+remote: over NLI) -> the source's ``after_handoff`` hooks, which may replace
+``handoff_result``. Failures are recorded and returned, never raised out of the run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from webagents._urls import shown_name
 from webagents.agents.dispatch import call_user
 from webagents.agents.registry import RemoteAgent
 from webagents.agents.result import HandoffRecord
+from webagents.agents.steps import (
+    CARRY_ON,
+    Answered,
+    Decision,
+    HandedOff,
+    Mark,
+    Outcome,
+    Pending,
+    Step,
+)
 from webagents.agents.tools import tool_message
 from webagents.errors import HandoffError, HookError, UnknownAgentError
 from webagents.events import (
     AgentCompleted,
     HandoffFailed,
     HandoffTransfer,
+    TextWithdrawn,
     ToolCallEvent,
     ToolResultEvent,
 )
+from webagents.messages import context_message
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from webagents.agents.agent import BaseAgent
     from webagents.agents.runner import Run
     from webagents.models.base import ToolCall
 
 __all__ = [
-    "Decision",
-    "Pending",
-    "Step",
     "carried_history",
     "evaluate_conditions",
     "fail_handoff",
+    "failure_text",
     "finish_handoff",
     "start_handoff",
     "transfer_call",
 ]
 
+logger = logging.getLogger("webagents")
 
 _HANDOFF_KEYS = (
     "handoff_agent",
@@ -55,52 +67,6 @@ _HANDOFF_KEYS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    target: str
-    reason: str
-    metadata: dict[str, Any]
-    trigger: Literal["condition", "llm"]
-
-
-@dataclass(slots=True)
-class Step:
-    """Who the run loop runs next, on which view of the conversation. ``turns`` set means the
-    agent resumes its model loop with that many model calls left (after a failed handoff)."""
-
-    agent: BaseAgent
-    view: list[dict[str, Any]]
-    handoff_context: Mapping[str, Any] | None
-    first: bool = False
-    turns: int | None = None
-
-
-@dataclass(slots=True)
-class Pending:
-    """A handoff in flight: its target runs next (``target``, on ``target_view``, with
-    ``payload``); the handoff is finished (after-hooks, record) when the target answers, or
-    undone when it raises, and then the source resumes with ``resume_turns`` model calls."""
-
-    source: BaseAgent
-    view: list[dict[str, Any]]
-    name: str
-    reason: str
-    metadata: dict[str, Any]
-    trigger: Literal["condition", "llm"]
-    transfer_message: dict[str, Any] | None
-    source_context: Mapping[str, Any] | None
-    resume_turns: int
-    started: float
-    own_keys: tuple[Any, ...] | None  # kept only for the source's after-hooks
-    record_index: int
-    transcript_mark: int
-    chain_mark: int
-    duration_ms: float | None = None
-    target: BaseAgent | None = None
-    target_view: list[dict[str, Any]] | None = None
-    payload: dict[str, Any] | None = None
-
-
 async def evaluate_conditions(run: Run, agent: BaseAgent, query: str) -> Decision | None:
     """The first condition (by priority, then declaration) that names another agent."""
     from webagents.agents.agent import BaseAgent
@@ -108,10 +74,18 @@ async def evaluate_conditions(run: Run, agent: BaseAgent, query: str) -> Decisio
     for condition in agent.capabilities.conditions:
         args = (query, run.context) if condition.takes_context else (query,)
         value = await call_user(condition.where, "handoff condition", condition.call, *args)
-        if not value:
-            continue
         if condition.target is not None:
+            if not isinstance(value, bool):
+                raise HookError(
+                    condition.where,
+                    "handoff condition",
+                    TypeError(
+                        f"a condition for {condition.target!r} returns True or False, got {value!r}"
+                    ),
+                )
             target = condition.target
+        elif not value:
+            continue
         elif isinstance(value, BaseAgent | RemoteAgent):
             target = value.name
         elif isinstance(value, str):
@@ -122,7 +96,7 @@ async def evaluate_conditions(run: Run, agent: BaseAgent, query: str) -> Decisio
                 "handoff condition",
                 TypeError(f"a dynamic handoff returns an agent name or None, got {value!r}"),
             )
-        if target != agent.name:  # routing to oneself is no handoff
+        if value and target != agent.name:  # routing to oneself is no handoff
             return Decision(target, condition.reason, dict(condition.metadata), "condition")
     return None
 
@@ -143,26 +117,42 @@ def carried_history(target: BaseAgent, transcript: list[dict[str, Any]]) -> list
         users = [m for m in transcript if m.get("role") == "user"]
         return users[-1:]
     assert callable(policy)
-    return list(policy(list(transcript)))
+    try:
+        return list(policy(list(transcript)))
+    except Exception as error:  # a bug in user code, named like a hook's
+        where = f"{target.name}.handoff_history ({getattr(policy, '__qualname__', policy)!r})"
+        raise HookError(where, "handoff_history", error) from error
+
+
+def failure_text(name: str, failure: BaseException) -> str:
+    """One line on why ``name`` could not take over: what a model, a record and an event
+    may show. A remote agent's error is written for that; anything else is named only by
+    its type (its text and traceback go to the log)."""
+    from webagents.agents.skills.nli import RemoteAgentError
+
+    if isinstance(failure, RemoteAgentError) and str(failure):
+        return str(failure)
+    return f"{shown_name(name)} is unavailable ({type(failure).__name__})"
 
 
 async def transfer_call(
-    run: Run,
-    agent: BaseAgent,
-    view: list[dict[str, Any]],
-    calls: Sequence[ToolCall],
-    transfer: ToolCall,
-    source_context: Mapping[str, Any] | None,
-    resume_turns: int,
-) -> str | Pending | None:
+    run: Run, step: Step, calls: Sequence[ToolCall], transfer: ToolCall, turns_left: int
+) -> Outcome:
     """The model called ``transfer_to_<name>``, maybe among other tools: answer every call
     (others are not run: one transfer per turn) and hand off."""
+    agent, view = step.agent, step.view
     target = agent.target_for_tool(transfer.name)
     assert target is not None
     reason = _reason_argument(transfer.arguments) or f"{agent.name} chose {target}"
     transfer_message = tool_message(transfer, "")
     for call in calls:
-        run.emit(ToolCallEvent, agent.name, call.id, call.name, call.arguments)
+        run.emit(
+            ToolCallEvent,
+            agent=agent.name,
+            call_id=call.id,
+            name=call.name,
+            arguments=call.arguments,
+        )
         if call is transfer:
             run.append(view, transfer_message)
             continue
@@ -174,11 +164,16 @@ async def transfer_call(
                 "call this tool again if it is still needed."
             )
         run.append(view, tool_message(call, text))
-        run.emit(ToolResultEvent, agent.name, call.id, call.name, text, True)
+        run.emit(
+            ToolResultEvent,
+            agent=agent.name,
+            call_id=call.id,
+            name=call.name,
+            output=text,
+            is_error=True,
+        )
     decision = Decision(target, reason, {}, "llm")
-    return await start_handoff(
-        run, agent, view, decision, source_context, resume_turns, transfer_message
-    )
+    return await start_handoff(run, step, decision, turns_left, transfer_message)
 
 
 def _reason_argument(arguments: str) -> str:
@@ -192,33 +187,23 @@ def _reason_argument(arguments: str) -> str:
     return reason if isinstance(reason, str) else ""
 
 
-def _refusal(run: Run, source: BaseAgent, target: str) -> str | None:
-    chain = " -> ".join(run.chain)
-    if run.transfers >= run.max_handoffs:
-        return f"max_handoffs ({run.max_handoffs}) reached; chain: {chain}"
-    if (source.name, target) in run.edges:
-        return f"ping-pong: {source.name} -> {target} already happened in this run; chain: {chain}"
-    return None
-
-
 async def start_handoff(
     run: Run,
-    source: BaseAgent,
-    view: list[dict[str, Any]],
+    step: Step,
     decision: Decision,
-    source_context: Mapping[str, Any] | None,
-    resume_turns: int,
+    turns_left: int,
     transfer_message: dict[str, Any] | None = None,
-) -> str | Pending | None:
-    """Check, hook and begin a handoff. A local target comes back as a ``Pending`` handoff
-    for the run loop to continue with (no nesting: a step costs the same at any chain depth);
-    a remote one answers here. Otherwise the answer an after-hook substituted, or None: the
-    source goes on by itself."""
+) -> Outcome:
+    """Check, hook and begin a handoff. A local target is ``HandedOff`` to the run loop (no
+    nesting: a step costs the same at any chain depth); a remote one answers here. A failed
+    handoff is ``Answered`` by an after-hook's substitute, or ``CARRY_ON``: the source goes on
+    by itself, with at least one more model call."""
     from webagents.agents.agent import BaseAgent
 
     started = time.perf_counter()
-    name = decision.target
-    error = _refusal(run, source, name)
+    source, name = step.agent, decision.target
+    book = run.book
+    error = book.refusal(source.name, name)
     target: BaseAgent | RemoteAgent | None = None
     if error is None:
         try:
@@ -243,100 +228,132 @@ async def start_handoff(
     metadata = context.get("handoff_metadata")
     reason = context.get("handoff_reason")
     pending = Pending(
-        source=source,
-        view=view,
+        resume=Step(
+            source,
+            step.view,
+            step.handoff_context,
+            step.context_at,
+            turns=max(turns_left, 1),  # a failed handoff always leaves the source an answer
+        ),
         name=name,
         # a before-hook may replace the metadata or the reason
         reason=reason if isinstance(reason, str) and reason else decision.reason,
         metadata=metadata if isinstance(metadata, dict) else decision.metadata,
         trigger=decision.trigger,
         transfer_message=transfer_message,
-        source_context=source_context,
-        resume_turns=resume_turns,
         started=started,
-        # This handoff's keys, restored for its after-hooks once later handoffs overwrote them.
         own_keys=tuple(context.get(key) for key in _HANDOFF_KEYS)
         if "after_handoff" in source.capabilities.hooks
         else None,
-        record_index=len(run.records),
-        transcript_mark=len(run.transcript),
-        chain_mark=len(run.chain),
+        mark=Mark(book.open_record(), len(run.transcript), len(book.chain)),
     )
-    run.records.append(None)  # this handoff's place, before the handoffs its target makes
     if error is not None or target is None:
         return await finish_handoff(run, pending, None, error)
     if transfer_message is not None:
         transfer_message["content"] = f"Transferred to {name}; {name} now handles this."
-    run.emit(HandoffTransfer, source.name, source.name, name, pending.reason, pending.trigger)
-    run.transfers += 1
-    run.edges.add((source.name, name))
-    run.chain.append(name)
+    run.emit(
+        HandoffTransfer,
+        agent=source.name,
+        from_agent=source.name,
+        to_agent=name,
+        reason=pending.reason,
+        trigger=pending.trigger,
+    )
+    logger.info(
+        "handoff %s -> %s (%s: %s) run=%s",
+        source.name,
+        name,
+        pending.trigger,
+        pending.reason,
+        run.run_id,
+    )
+    book.transfer(source.name, name)
     payload = dict(context.get("handoff_context") or {})
     if isinstance(target, BaseAgent):
         pending.duration_ms = (time.perf_counter() - started) * 1000
-        pending.target = target
-        pending.target_view = carried_history(target, run.transcript)
-        pending.payload = payload
-        return pending
+        view = carried_history(target, run.transcript)
+        pending.target_step = Step(target, view, payload or None, len(view))
+        return HandedOff(pending)
     try:
-        response = await _remote_answer(target, view, payload)
+        response = await _remote_answer(target, step.view, payload)
     except Exception as failure:  # a remote agent down is a failed handoff, not a crash
         return await fail_handoff(run, pending, failure)
     pending.duration_ms = (time.perf_counter() - started) * 1000
-    run.append(view, {"role": "assistant", "content": response})
-    run.emit(AgentCompleted, name, response)
+    run.append(step.view, {"role": "assistant", "content": response})
+    run.emit(AgentCompleted, agent=name, content=response)
     run.remote_owner = target  # it owns the conversation from here, in later turns too
     return await finish_handoff(run, pending, response, None)
 
 
-async def fail_handoff(run: Run, pending: Pending, failure: Exception) -> str | None:
+async def fail_handoff(run: Run, pending: Pending, failure: Exception) -> Outcome:
     """The target raised: undo its part of the run and finish the handoff as failed."""
-    del run.transcript[pending.transcript_mark :]
-    del run.chain[pending.chain_mark :]
-    del run.records[pending.record_index + 1 :]
+    error = failure_text(pending.name, failure)
+    logger.warning(
+        "handoff %s -> %s failed: %s run=%s",
+        pending.source.name,
+        pending.name,
+        error,
+        run.run_id,
+        exc_info=failure,
+    )
+    del run.transcript[pending.mark.transcript :]
+    dropped = run.book.roll_back(pending.mark)
+    if run.streaming:
+        for agent in dropped:
+            run.emit(TextWithdrawn, agent=agent, reason=f"handoff to {pending.name} failed")
     run.active = pending.source
-    error = f"{pending.name} failed: {type(failure).__name__}: {failure}"
     return await finish_handoff(run, pending, None, error)
 
 
 async def finish_handoff(
     run: Run, pending: Pending, response: str | None, error: str | None
-) -> str | None:
-    """Record the outcome and run the source's after-hooks; returns the run's answer from
-    here (the target's, or a substitute), or None when the source must answer itself."""
+) -> Outcome:
+    """Record the outcome and run the source's after-hooks: ``Answered`` with the run's
+    answer from here (the target's, or a substitute), or ``CARRY_ON`` when the source must
+    answer itself."""
     source, name = pending.source, pending.name
     if error is not None:
         if pending.transfer_message is not None:
             pending.transfer_message["content"] = (
-                f"Transfer to {name} failed ({error}). Continue helping the user yourself."
+                f"Transfer to {shown_name(name)} failed ({error}). "
+                "Continue helping the user yourself."
             )
-        run.emit(HandoffFailed, source.name, source.name, name, pending.reason, error)
-    run.records[pending.record_index] = HandoffRecord(
-        from_agent=source.name,
-        to_agent=name,
-        reason=pending.reason,
-        trigger=pending.trigger,
-        metadata=dict(pending.metadata),
-        success=error is None,
-        error=error,
-        duration_ms=pending.duration_ms
-        if pending.duration_ms is not None
-        else (time.perf_counter() - pending.started) * 1000,
+        run.emit(
+            HandoffFailed,
+            agent=source.name,
+            from_agent=source.name,
+            to_agent=shown_name(name),
+            reason=pending.reason,
+            error=error,
+        )
+    run.book.close_record(
+        pending.mark.record,
+        HandoffRecord(
+            from_agent=source.name,
+            to_agent=shown_name(name),
+            reason=pending.reason,
+            trigger=pending.trigger,
+            metadata=dict(pending.metadata),
+            success=error is None,
+            error=error,
+            duration_ms=pending.duration_ms
+            if pending.duration_ms is not None
+            else (time.perf_counter() - pending.started) * 1000,
+        ),
     )
     result: dict[str, Any] = {
         "success": error is None,
         "response": response,
-        "agent": run.owner_name if error is None else name,
+        "agent": run.owner_name if error is None else shown_name(name),
         "error": error,
     }
     if pending.own_keys is not None:
         run.context.update(zip(_HANDOFF_KEYS, pending.own_keys, strict=True))
-    return await _after_handoff(run, source, pending.view, result)
+    return await _after_handoff(run, pending.resume, result)
 
 
-async def _after_handoff(
-    run: Run, source: BaseAgent, view: list[dict[str, Any]], result: dict[str, Any]
-) -> str | None:
+async def _after_handoff(run: Run, source_step: Step, result: dict[str, Any]) -> Outcome:
+    source, view = source_step.agent, source_step.view
     run.context["handoff_result"] = result
     if "after_handoff" in source.capabilities.hooks:
         owner, owner_view = run.active, run.context.messages
@@ -347,13 +364,13 @@ async def _after_handoff(
     final = final if isinstance(final, dict) else result
     if result["success"]:
         response = final.get("response")
-        return str(response) if response is not None else str(result["response"])
+        return Answered(str(response) if response is not None else str(result["response"]))
     if final.get("success") and final.get("response") is not None:
         answer = str(final["response"])  # an after-hook substituted a fallback answer
         run.append(view, {"role": "assistant", "content": answer})
-        run.emit(AgentCompleted, source.name, answer)
-        return answer
-    return None
+        run.emit(AgentCompleted, agent=source.name, content=answer)
+        return Answered(answer)
+    return CARRY_ON
 
 
 async def _remote_answer(
@@ -361,8 +378,5 @@ async def _remote_answer(
 ) -> str:
     from webagents.agents.skills.nli import query_remote
 
-    messages = list(view)
-    if payload:
-        note = json.dumps(payload, default=str, ensure_ascii=False)
-        messages.insert(0, {"role": "system", "content": f"Context handed over: {note}"})
+    messages = [*view, context_message(payload)] if payload else list(view)
     return await query_remote(target, messages)

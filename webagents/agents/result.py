@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from webagents.events import RunEvent, events_from_log
+from webagents.events import RunEvent
 from webagents.models.base import Usage
 
 __all__ = ["HandoffRecord", "RunResult"]
@@ -39,18 +39,10 @@ class RunResult:
     handoffs: list[HandoffRecord]
     messages: list[dict[str, Any]]
     usage: Usage
-    event_log: list[Any] = field(repr=False, compare=False)
+    events: list[RunEvent] = field(repr=False, compare=False)
     run_id: str = ""
     session_id: str | None = None
     created: int = field(default_factory=lambda: int(time.time()))
-    _events: list[RunEvent] | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def events(self) -> list[RunEvent]:
-        """The run's events in order (built from the compact log on first access)."""
-        if self._events is None:
-            self._events = events_from_log(self.event_log)
-        return self._events
 
     def to_chat_completion(self) -> dict[str, Any]:
         """The answer as an OpenAI ``chat.completion`` object."""

@@ -2,31 +2,45 @@
 
 Each *step* gives the conversation to one agent: on arrival it evaluates its handoff
 conditions on the user turn, then alternates model calls and tool calls until the model
-answers, a transfer starts, or ``max_turns``. A handoff to a local agent (``handoffs.py``)
-is the next step of the same loop, so the chain, bounds and events are one per run and a step
-costs the same at any depth of the chain.
+answers, a transfer starts, or ``max_turns``. A step ends ``Answered``, ``HandedOff`` (a
+local target takes the next step of the same loop, so a step costs the same at any depth of
+the chain) or ``CARRY_ON`` (the agent goes on by itself).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import os
+import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextvars import Token
-from typing import TYPE_CHECKING, Any, Final, ParamSpec
+from typing import TYPE_CHECKING, Any, Final
 
 from webagents.agents import handoffs
 from webagents.agents.dispatch import call_user, run_hooks
-from webagents.agents.handoffs import Pending, Step
 from webagents.agents.registry import RemoteAgent, get_registry
-from webagents.agents.result import HandoffRecord, RunResult
+from webagents.agents.result import RunResult
 from webagents.agents.sessions import SessionState
-from webagents.agents.skills.decorators import SCOPES
+from webagents.agents.skills.decorators import SCOPES, HookEvent
+from webagents.agents.steps import (
+    CARRY_ON,
+    Answered,
+    HandedOff,
+    HandoffBook,
+    Outcome,
+    Pending,
+    Step,
+)
 from webagents.agents.tools import run_tool, tool_message
 from webagents.context import Context, current_context
-from webagents.errors import AgentConfigError, HookError, InvalidRequestError, MaxTurnsExceeded
+from webagents.errors import (
+    AgentConfigError,
+    HookError,
+    InvalidRequestError,
+    MaxTurnsExceeded,
+    UnknownAgentError,
+)
 from webagents.events import (
     AgentCompleted,
     AgentStarted,
@@ -35,18 +49,18 @@ from webagents.events import (
     HandoffFailed,
     RunEvent,
     TextDelta,
+    TextWithdrawn,
     ToolCallEvent,
     ToolResultEvent,
 )
-from webagents.messages import latest_user_text, new_turn, normalise_messages
-from webagents.models.base import ModelRequest, ModelResponse, Usage
+from webagents.messages import context_message, latest_user_text, new_turn, normalise_messages
+from webagents.models.base import ModelRequest, ModelResponse, Usage, with_unique_call_ids
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent, Messages
 
 __all__ = ["Run"]
 
-P = ParamSpec("P")
 _DONE: Final = object()
 # Run ids: unique per process start (random prefix) and per run (counter); cheaper than urandom.
 _RUN_PREFIX: Final = os.urandom(6).hex()
@@ -58,47 +72,40 @@ class Run:
 
     __slots__ = (
         "active",
-        "chain",
+        "book",
+        "call_ids",
         "context",
         "context_token",
-        "edges",
         "entry",
-        "log",
-        "max_handoffs",
+        "events",
         "queue",
-        "records",
         "remote_owner",
         "session_id",
         "started",
         "streaming",
         "transcript",
-        "transfers",
         "usage",
     )
 
     def __init__(
         self,
         entry: BaseAgent,
-        active: BaseAgent,
         transcript: list[dict[str, Any]],
         context: Context,
         session_id: str | None,
         streaming: bool,
     ) -> None:
         self.entry = entry
-        self.active = active
+        self.active = entry
         self.transcript = transcript
         self.context = context
         self.session_id = session_id
         self.streaming = streaming
-        self.max_handoffs = entry.max_handoffs
-        self.log: list[Any] = []  # events, compact: see events_from_log
-        self.queue: asyncio.Queue[object] | None = None
+        self.events: list[RunEvent] = []
+        self.queue: asyncio.Queue[object] | None = None  # set while a stream is read
         self.usage = Usage()
-        self.records: list[HandoffRecord | None] = []  # None: a handoff still in flight
-        self.chain: list[str] = [active.name]
-        self.edges: set[tuple[str, str]] = set()
-        self.transfers = 0
+        self.book = HandoffBook(entry.name, entry.max_handoffs)
+        self.call_ids: set[str] | None = None  # tool-call ids in the transcript, when needed
         self.started: list[BaseAgent] | None = None  # agents with connection hooks
         self.context_token: Token[Context | None] | None = None
         self.remote_owner: RemoteAgent | None = None  # a remote agent that took the run over
@@ -128,69 +135,34 @@ class Run:
             agent=agent,
             data=dict(data) if data else None,
         )
-        return cls(agent, agent, transcript, context, session_id, streaming)
+        return cls(agent, transcript, context, session_id, streaming)
 
-    async def resume_session(self, session_id: str) -> None:
-        """Continue a stored conversation: its history first, and its owner answers."""
-        stored = await self.entry.sessions.load(session_id)
-        if stored is None:
-            return
-        incoming = self.transcript
-        self.transcript = stored.messages + new_turn(incoming, bool(stored.messages))
-        owner = _session_owner(self.entry, stored.active_agent)
-        if isinstance(owner, RemoteAgent):
-            self.remote_owner = owner
-        else:
-            self.active = owner
-        self.chain[0] = owner.name
+    @property
+    def run_id(self) -> str:
+        return str(self.context.run_id)
 
     @property
     def owner_name(self) -> str:
         """Who owns the conversation now: a remote agent that took it over, or the active one."""
         return self.remote_owner.name if self.remote_owner is not None else self.active.name
 
-    async def ask_remote_owner(self, remote: RemoteAgent) -> str | None:
-        """A later turn of a session that a remote agent owns goes to that agent; if it cannot
-        answer, ownership returns to the entry agent, which answers itself."""
-        from webagents.agents.skills.nli import query_remote
+    # events and hooks ----------------------------------------------------------------------
 
-        self.emit(AgentStarted, remote.name)
-        try:
-            answer = await query_remote(remote, self.transcript)
-        except Exception as failure:  # the owner being down is a failed hand-over, not a crash
-            self.remote_owner = None
-            self.chain[0] = self.entry.name
-            error = f"{remote.name} failed: {type(failure).__name__}: {failure}"
-            self.emit(
-                HandoffFailed, self.entry.name, self.entry.name, remote.name, "session owner", error
-            )
-            return None
-        self.transcript.append({"role": "assistant", "content": answer})
-        self.emit(AgentCompleted, remote.name, answer)
-        return answer
-
-    # events --------------------------------------------------------------------------------
-
-    def emit(self, kind: Callable[P, RunEvent], *fields: P.args, **named: P.kwargs) -> None:
-        """Record an event ``kind(*fields)``: as plain values in the log, and as an object
-        only for a stream that is waiting for it. Fields are positional, in field order."""
-        if named:
-            raise TypeError("Run.emit takes event fields positionally, in field order")
-        log = self.log
-        log.append(kind.tag)  # type: ignore[attr-defined]
-        log.extend(fields)
+    def emit(self, kind: Callable[..., RunEvent], **fields: Any) -> None:
+        """Record the event ``kind(**fields)``, stamped with this run's id and the time, and
+        hand it to a stream that is being read."""
+        event = kind(**fields, run_id=self.run_id, timestamp=time.time())
+        self.events.append(event)
         if self.queue is not None:
-            self.queue.put_nowait(kind(*fields, **named))
+            self.queue.put_nowait(event)
 
-    async def hooks(self, agent: BaseAgent, event: str) -> None:
+    async def hooks(self, agent: BaseAgent, event: HookEvent) -> None:
         entries = agent.capabilities.hooks.get(event)
         if entries:
             context = await run_hooks(entries, self.context)
             if context is not self.context:
                 self.context = context
                 self.expose_context()
-
-    # running -------------------------------------------------------------------------------
 
     def expose_context(self) -> None:
         """Make the run's Context what ``Skill.get_context()`` returns in this task. Only runs
@@ -199,7 +171,10 @@ class Run:
         if self.context_token is None:
             self.context_token = token
 
+    # the whole run -------------------------------------------------------------------------
+
     async def execute(self) -> RunResult:
+        content = ""
         try:
             if self.session_id is not None:
                 await self.resume_session(self.session_id)
@@ -208,13 +183,22 @@ class Run:
                 answer = await self.ask_remote_owner(self.remote_owner)
             content = answer if answer is not None else await self.drive()
             owner = self.owner_name
-            if len(self.chain) > 1:
-                self.emit(HandoffComplete, owner, tuple(self.chain), owner)
+            if len(self.book.chain) > 1:
+                self.emit(
+                    HandoffComplete, agent=owner, chain=tuple(self.book.chain), final_agent=owner
+                )
             if self.session_id is not None:
                 state = SessionState(self.transcript, _owner_key(self.remote_owner) or owner)
                 await self.entry.sessions.save(self.session_id, state)
         except Exception as error:
-            self.emit(ErrorEvent, self.context.agent_name, str(error), type(error).__name__)
+            self.emit(
+                ErrorEvent,
+                agent=self.context.agent_name,
+                message=str(error),
+                error_type=type(error).__name__,
+            )
+            if isinstance(error, MaxTurnsExceeded):
+                error.result = self.result("")  # what the run did before it stopped
             raise
         finally:
             try:
@@ -224,15 +208,18 @@ class Run:
             finally:
                 if self.context_token is not None:
                     current_context.reset(self.context_token)
+        return self.result(content)
+
+    def result(self, content: str) -> RunResult:
         return RunResult(
             content=content,
-            agent=owner,
-            handoff_chain=self.chain,
-            handoffs=[record for record in self.records if record is not None],
+            agent=self.owner_name,
+            handoff_chain=self.book.chain,
+            handoffs=self.book.finished(),
             messages=self.transcript,
             usage=self.usage,
-            event_log=self.log,
-            run_id=self.context.run_id,
+            events=self.events,
+            run_id=self.run_id,
             session_id=self.session_id,
         )
 
@@ -256,59 +243,101 @@ class Run:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
+    # sessions ------------------------------------------------------------------------------
+
+    async def resume_session(self, session_id: str) -> None:
+        """Continue a stored conversation: its history first, and its owner answers."""
+        stored = await self.entry.sessions.load(session_id)
+        if stored is None:
+            return
+        incoming = self.transcript
+        self.transcript = stored.messages + new_turn(incoming, bool(stored.messages))
+        owner = _session_owner(self.entry, stored.active_agent)
+        if isinstance(owner, RemoteAgent):
+            self.remote_owner = owner
+        else:
+            self.active = owner
+        self.book.chain[0] = owner.name
+
+    async def ask_remote_owner(self, remote: RemoteAgent) -> str | None:
+        """A later turn of a session that a remote agent owns goes to that agent; if it cannot
+        answer, ownership returns to the entry agent, which answers itself."""
+        from webagents.agents.skills.nli import query_remote
+
+        self.emit(AgentStarted, agent=remote.name)
+        try:
+            answer = await query_remote(remote, self.transcript)
+        except Exception as failure:  # the owner being down is a failed hand-over, not a crash
+            self.remote_owner = None
+            self.book.chain[0] = self.entry.name
+            self.emit(
+                HandoffFailed,
+                agent=self.entry.name,
+                from_agent=self.entry.name,
+                to_agent=remote.name,
+                reason="session owner",
+                error=handoffs.failure_text(remote.name, failure),
+            )
+            return None
+        self.transcript.append({"role": "assistant", "content": answer})
+        self.emit(AgentCompleted, agent=remote.name, content=answer)
+        return answer
+
+    # the loop ------------------------------------------------------------------------------
+
     async def drive(self) -> str:
-        """Run agents until one answers. A handoff to a local agent is a step of this loop,
-        not a nested call, so every step costs the same however long the chain is."""
-        step = Step(self.active, self.transcript, None, first=True)
-        pending: list[Pending] = []
+        """Run steps until one answers. A handoff to a local agent is the next step of this
+        loop, not a nested call; the handoffs in flight are finished when the answer comes,
+        innermost first, or undone when their target raises."""
+        step = Step(self.active, self.transcript, first=True)
+        in_flight: list[Pending] = []
         while True:
-            outcome: str | Pending | None
             try:
-                self.take_over(step)
-                outcome = None if step.turns is not None else await self.arrive(step)
-                if outcome is None:
-                    turns = step.agent.max_turns if step.turns is None else step.turns
-                    outcome = await self.model_loop(step, turns)
+                outcome = await self.take_step(step)
             except HookError:
                 raise  # a bug in user code propagates, naming Skill.method
             except Exception as failure:
-                if not pending:
+                if not in_flight:
                     raise
-                handed = pending.pop()  # the target raised: a failed handoff, not a crash
-                outcome = await handoffs.fail_handoff(self, handed, failure)
-                if outcome is None:
-                    step = Step(
-                        handed.source,
-                        handed.view,
-                        handed.source_context,
-                        turns=handed.resume_turns,
-                    )
+                handoff = in_flight.pop()  # its target raised: a failed handoff, not a crash
+                outcome = await handoffs.fail_handoff(self, handoff, failure)
+                if outcome is CARRY_ON:
+                    step = handoff.resume
                     continue
-            if isinstance(outcome, Pending):
-                assert outcome.target is not None and outcome.target_view is not None
-                pending.append(outcome)
-                step = Step(outcome.target, outcome.target_view, outcome.payload)
+            if isinstance(outcome, HandedOff):
+                assert outcome.handoff.target_step is not None
+                in_flight.append(outcome.handoff)
+                step = outcome.handoff.target_step
                 continue
-            answer = outcome
-            while pending:  # each handoff on the way here succeeded: finish them, innermost first
-                finished = await handoffs.finish_handoff(self, pending.pop(), answer, None)
-                answer = finished if finished is not None else answer
+            assert isinstance(outcome, Answered)
+            answer = outcome.text
+            while in_flight:
+                finished = await handoffs.finish_handoff(self, in_flight.pop(), answer, None)
+                assert isinstance(finished, Answered)  # a successful handoff always answers
+                answer = finished.text
             return answer
 
-    def take_over(self, step: Step) -> None:
-        """``step.agent`` becomes the active agent, seeing ``step.view``."""
+    async def take_step(self, step: Step) -> Outcome:
+        """``step.agent`` becomes the active agent: it arrives (unless it resumes after a
+        failed handoff), then its model loop runs."""
         self.active = step.agent
         self.context.switch_to(step.agent, step.view)
         if step.agent.skills and self.context_token is None:
             self.expose_context()
+        turns = step.turns
+        if turns is None:
+            outcome = await self.arrive(step)
+            if outcome is not CARRY_ON:
+                return outcome
+            turns = step.agent.max_turns
+        return await self.model_loop(step, turns)
 
-    async def arrive(self, step: Step) -> str | Pending | None:
-        """An agent receives the conversation: start-up, hooks, then its handoff conditions.
-        Returns an outcome when a condition handed the run on, else None."""
-        agent, view = step.agent, step.view
+    async def arrive(self, step: Step) -> Outcome:
+        """An agent receives the conversation: start-up, hooks, then its handoff conditions."""
+        agent = step.agent
         if agent.skills:
             await agent.ensure_initialized()
-        self.emit(AgentStarted, agent.name)
+        self.emit(AgentStarted, agent=agent.name)
         hooks = agent.capabilities.hooks
         if "on_connection" in hooks or "finalize_connection" in hooks:
             started = self.started if self.started is not None else []
@@ -320,65 +349,93 @@ class Run:
         if step.first and "on_message" in hooks:
             await self.hooks(agent, "on_message")
         if not agent.capabilities.conditions:
-            return None
-        decision = await handoffs.evaluate_conditions(self, agent, latest_user_text(view))
-        if decision is None:  # a refused hit is still evaluated and reported (bounds)
-            return None
-        return await handoffs.start_handoff(
-            self, agent, view, decision, step.handoff_context, agent.max_turns
-        )
+            return CARRY_ON
+        decision = await handoffs.evaluate_conditions(self, agent, latest_user_text(step.view))
+        if decision is None:
+            return CARRY_ON
+        return await handoffs.start_handoff(self, step, decision, agent.max_turns)
 
-    async def model_loop(self, step: Step, turns: int) -> str | Pending:
-        """Model calls and tool calls until the agent answers or hands the run on."""
-        agent, view, handoff_context = step.agent, step.view, step.handoff_context
-        model = agent.model
-        if model is None:
+    async def model_loop(self, step: Step, turns: int) -> Outcome:
+        """Model calls and tool calls until the agent answers or hands the run on. A failed
+        transfer on the last allowed call grants the agent one more call to answer."""
+        agent, view = step.agent, step.view
+        if agent.model is None:
             raise AgentConfigError(
                 f"agent {agent.name!r} has no model and no handoff condition answered; "
                 f"pass BaseAgent(model='openai/<name>') or a Model object"
             )
         hooks = agent.capabilities.hooks
-        for turn in range(turns):
+        granted = False
+        while turns > 0:
+            turns -= 1
             if "before_llm_call" in hooks:
                 await self.hooks(agent, "before_llm_call")
-            if agent.capabilities.prompts or handoff_context:
-                messages = await self.prompted_messages(agent, view, handoff_context)
-            else:
-                system = agent.system_message
-                messages = [system, *view] if system is not None else list(view)
-            tools = self.offered_tools(agent)
-            request = ModelRequest(messages, tools, agent.name, agent.model_settings)
-            if self.streaming:
-                response = await self.stream_model(agent, request)
-            else:
-                response = await model.complete(request)
-            self.usage.add(response.usage)
-            if "after_llm_call" in hooks:
-                self.context["llm_response"] = response
-                await self.hooks(agent, "after_llm_call")
-                replaced = self.context.get("llm_response")
-                if isinstance(replaced, ModelResponse):  # a hook may substitute the response
-                    response = replaced
+            response = await self.call_model(agent, await self.request_messages(step))
             self.append(view, response.to_message())
             calls = response.tool_calls
             if not calls:
                 content = response.content or ""
-                self.emit(AgentCompleted, agent.name, content)
-                return content
+                self.emit(AgentCompleted, agent=agent.name, content=content)
+                return Answered(content)
             transfer = next((c for c in calls if agent.target_for_tool(c.name) is not None), None)
             if transfer is not None:
-                outcome = await handoffs.transfer_call(
-                    self, agent, view, calls, transfer, handoff_context, turns - turn - 1
-                )
-                if outcome is not None:
+                outcome = await handoffs.transfer_call(self, step, calls, transfer, turns)
+                if outcome is not CARRY_ON:
                     return outcome
+                if turns == 0 and not granted:  # one call to answer, not an endless retry
+                    turns, granted = 1, True
                 continue
             for call in calls:
-                self.emit(ToolCallEvent, agent.name, call.id, call.name, call.arguments)
+                self.emit(
+                    ToolCallEvent,
+                    agent=agent.name,
+                    call_id=call.id,
+                    name=call.name,
+                    arguments=call.arguments,
+                )
                 output, is_error = await run_tool(self, agent, call)
                 self.append(view, tool_message(call, output))
-                self.emit(ToolResultEvent, agent.name, call.id, call.name, output, is_error)
+                self.emit(
+                    ToolResultEvent,
+                    agent=agent.name,
+                    call_id=call.id,
+                    name=call.name,
+                    output=output,
+                    is_error=is_error,
+                )
         raise MaxTurnsExceeded(agent.name, agent.max_turns)
+
+    async def call_model(self, agent: BaseAgent, messages: list[dict[str, Any]]) -> ModelResponse:
+        """One model call (streamed when the run streams), its ids checked and its usage
+        counted; an ``after_llm_call`` hook may replace the response."""
+        assert agent.model is not None
+        request = ModelRequest(
+            messages, self.offered_tools(agent), agent.name, agent.model_settings
+        )
+        if self.streaming:
+            response = await self.stream_model(agent, request)
+        else:
+            response = await agent.model.complete(request)
+        if response.tool_calls:
+            if self.call_ids is None:
+                self.call_ids = _call_ids(self.transcript)
+            response = with_unique_call_ids(response, self.call_ids)
+        self.usage.add(response.usage)
+        if "after_llm_call" not in agent.capabilities.hooks:
+            return response
+        self.context["llm_response"] = response
+        await self.hooks(agent, "after_llm_call")
+        replaced = self.context.get("llm_response")
+        if not isinstance(replaced, ModelResponse) or replaced is response:
+            return response
+        if self.streaming and response.content and replaced.content != response.content:
+            self.emit(
+                TextWithdrawn,
+                agent=agent.name,
+                reason="an after_llm_call hook replaced the answer",
+                replacement=replaced.content,
+            )
+        return replaced
 
     def append(self, view: list[dict[str, Any]], message: dict[str, Any]) -> None:
         view.append(message)
@@ -391,7 +448,7 @@ class Run:
         async for item in agent.model.stream(request):
             if isinstance(item, str):
                 if item:
-                    self.emit(TextDelta, agent.name, item)
+                    self.emit(TextDelta, agent=agent.name, text=item)
             else:
                 response = item
         if response is None:
@@ -401,49 +458,64 @@ class Run:
             )
         return response
 
-    async def prompted_messages(
-        self,
-        agent: BaseAgent,
-        view: list[dict[str, Any]],
-        handoff_context: Mapping[str, Any] | None,
-    ) -> list[dict[str, Any]]:
+    async def request_messages(self, step: Step) -> list[dict[str, Any]]:
+        """What the model reads: the system prompt (instructions and ``@prompt`` text), then
+        the view, with context handed over shown as data where the handoff happened."""
+        agent, view = step.agent, step.view
+        if agent.capabilities.prompts:
+            system = await self.prompted_system(agent)
+        else:
+            system = agent.system_message
+        if step.handoff_context:
+            at = step.context_at
+            view = [*view[:at], context_message(step.handoff_context), *view[at:]]
+        return [system, *view] if system is not None else list(view)
+
+    async def prompted_system(self, agent: BaseAgent) -> dict[str, Any] | None:
         parts = [agent.instructions] if agent.instructions else []
         for entry in agent.capabilities.prompts:
             args = (self.context,) if entry.takes_context else ()
             text = await call_user(entry.where, "prompt", entry.call, *args)
             if text:
                 parts.append(str(text))
-        if handoff_context:
-            parts.append(
-                "Context handed over with this conversation:\n"
-                + json.dumps(handoff_context, default=str, ensure_ascii=False)
-            )
-        if not parts:
-            return list(view)
-        return [{"role": "system", "content": "\n\n".join(parts)}, *view]
+        return {"role": "system", "content": "\n\n".join(parts)} if parts else None
 
     def offered_tools(self, agent: BaseAgent) -> list[dict[str, Any]]:
         """The agent's tools for this caller, and transfers while the bounds allow them.
         The lists are shared between runs: models must not modify a request."""
         scope = self.context.scope
-        if not agent.handoff_targets or self.transfers >= self.max_handoffs:
+        book = self.book
+        if not agent.handoff_targets or book.exhausted:
             return agent.capabilities.tool_schemas[scope]
         tools = agent.tools_with_transfers(scope)
-        if self.edges:  # a transfer this run already made is never offered again
+        if book.edges:  # a transfer this run already made is never offered again
             name = agent.name
             return [
                 tool
                 for tool in tools
-                if (name, agent.target_for_tool(tool["function"]["name"])) not in self.edges
+                if not book.taken(name, agent.target_for_tool(tool["function"]["name"]))
             ]
         return tools
 
 
+def _call_ids(transcript: list[dict[str, Any]]) -> set[str]:
+    return {
+        str(call.get("id"))
+        for message in transcript
+        for call in message.get("tool_calls") or ()
+        if isinstance(call, Mapping)
+    }
+
+
 def _session_owner(entry: BaseAgent, owner: str | None) -> BaseAgent | RemoteAgent:
+    """The agent a stored session names as its owner: one of the entry agent's own targets
+    or a registered name. Anything else (an unregistered URL included) is ignored."""
     if owner is None or owner == entry.name:
         return entry
-    found = get_registry().get(owner)  # a name, or the URL of an unregistered remote agent
-    return found if found is not None else entry
+    try:
+        return entry.find_target(owner)
+    except UnknownAgentError:
+        return entry
 
 
 def _owner_key(remote: RemoteAgent | None) -> str | None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 from typing import TYPE_CHECKING, Any
 
-from webagents.agents.capabilities import scope_allows
-from webagents.errors import ToolArgumentsError
+from webagents._urls import shown_name
+from webagents.agents.capabilities import ToolEntry, scope_allows
+from webagents.errors import ToolArgumentsError, ToolRetry
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
@@ -14,6 +17,8 @@ if TYPE_CHECKING:
     from webagents.models.base import ToolCall
 
 __all__ = ["run_tool", "tool_message"]
+
+logger = logging.getLogger("webagents")
 
 
 def tool_message(call: ToolCall, content: str) -> dict[str, Any]:
@@ -27,7 +32,7 @@ async def run_tool(run: Run, agent: BaseAgent, call: ToolCall) -> tuple[str, boo
     context = run.context
     if entry is None or not scope_allows(context.scope, entry.scope):
         offered = [t["function"]["name"] for t in run.offered_tools(agent)]
-        return f"Error: there is no tool {call.name!r}; available: {offered}", True
+        return f"Error: there is no tool {shown_name(call.name)!r}; available: {offered}", True
     hooks = agent.capabilities.hooks
     arguments = call.arguments
     if "before_toolcall" in hooks:
@@ -41,7 +46,7 @@ async def run_tool(run: Run, agent: BaseAgent, call: ToolCall) -> tuple[str, boo
     else:
         if entry.schema.context_param is not None:
             kwargs[entry.schema.context_param] = run.context
-        output, is_error = await _invoke(entry.name, entry.call, kwargs)
+        output, is_error = await _invoke(run, agent, entry, kwargs)
     if "after_toolcall" in hooks:
         run.context["tool_result"] = {"name": call.name, "output": output, "is_error": is_error}
         await run.hooks(agent, "after_toolcall")
@@ -49,15 +54,31 @@ async def run_tool(run: Run, agent: BaseAgent, call: ToolCall) -> tuple[str, boo
     return output, is_error
 
 
-async def _invoke(name: str, func: Any, kwargs: dict[str, Any]) -> tuple[str, bool]:
+async def _invoke(
+    run: Run, agent: BaseAgent, entry: ToolEntry, kwargs: dict[str, Any]
+) -> tuple[str, bool]:
     try:
-        value = func(**kwargs)
-        if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+        if entry.in_thread:
+            # to_thread copies this task's context variables, so get_context() works there
+            value = await asyncio.to_thread(entry.call, **kwargs)
+        else:
+            value = entry.call(**kwargs)
+        if inspect.isawaitable(value):
             value = await value
-    except asyncio.CancelledError:
-        raise
-    except Exception as error:  # the model sees the failure and may recover
-        return f"Error: tool {name!r} failed: {type(error).__name__}: {error}", True
+    except ToolRetry as retry:
+        return f"Error: {retry}", True
+    except Exception as error:  # the model sees that the tool failed and may recover
+        logger.warning(
+            "tool %s (%s) of agent %s failed run=%s",
+            entry.name,
+            entry.where,
+            agent.name,
+            run.run_id,
+            exc_info=error,
+        )
+        if entry.show_errors:
+            return f"Error: tool {entry.name!r} failed: {type(error).__name__}: {error}", True
+        return f"Error: tool {entry.name!r} failed.", True
     if isinstance(value, str):
         return value, False
     from pydantic_core import to_json  # deferred: keeps ``import webagents`` light

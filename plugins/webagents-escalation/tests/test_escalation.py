@@ -26,10 +26,9 @@ from webagents_escalation import (
 )
 
 from webagents import AgentConfigError, BaseAgent, Context, RunResult, Skill, hook
+from webagents.messages import handoff_context_in
 from webagents.plugins import PluginRegistry, reset_plugin_registry
 from webagents.testing import ScriptedModel, text, tool_call, transfer
-
-HANDED_OVER = "Context handed over with this conversation:\n"
 
 
 def unique(prefix: str) -> str:
@@ -41,12 +40,9 @@ def tool_outputs(result: RunResult) -> list[str]:
 
 
 def handed_over(request: dict[str, Any]) -> dict[str, Any] | None:
-    """The handoff_context a model request's system prompt carries, parsed; None if none."""
-    system = request["messages"][0]
-    if system.get("role") != "system" or HANDED_OVER not in system["content"]:
-        return None
-    payload: dict[str, Any] = json.loads(system["content"].split(HANDED_OVER, 1)[1])
-    return payload
+    """The handoff_context a model request carries (delimited data), parsed; None if none."""
+    found = [c for m in request["messages"] if (c := handoff_context_in(m)) is not None]
+    return found[0] if found else None
 
 
 @pytest.fixture

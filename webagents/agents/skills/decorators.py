@@ -27,6 +27,7 @@ __all__ = [
     "PromptOptions",
     "Scope",
     "ToolOptions",
+    "check_context_parameter",
     "handoff",
     "hook",
     "member_options",
@@ -62,6 +63,8 @@ class ToolOptions:
     name: str | None = None
     description: str | None = None
     scope: Scope | None = None  # None: inherit the skill's scope
+    in_thread: bool = True  # a sync tool runs in a worker thread unless it opts out
+    show_errors: bool = False  # the model sees the exception text, not only that it failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,26 @@ def _required_keyword_only(func: Callable[..., Any]) -> bool:
     )
 
 
+def check_context_parameter(func: Callable[..., Any]) -> None:
+    """Refuse a tool parameter named ``context`` without a type.
+
+    A tool receives the run's Context through a parameter annotated ``Context``, whatever its
+    name; a parameter annotated with another type is an argument the model fills. A bare
+    ``context`` could be either, so it must say which.
+    """
+    try:
+        param = inspect.signature(func).parameters.get("context")
+    except (TypeError, ValueError):  # a callable without a signature: nothing to check
+        return
+    if param is not None and param.annotation is inspect.Parameter.empty:
+        raise DefinitionError(
+            f"tool {getattr(func, '__qualname__', repr(func))} has a parameter 'context' without "
+            f"a type. To receive the run's Context, annotate it: `context: Context` (from "
+            f"webagents import Context); to have the model fill it, give it another type, e.g. "
+            f"`context: str`"
+        )
+
+
 def _check_priority(priority: object, decorator: str) -> int:
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise DefinitionError(f"@{decorator}(priority=...) takes an int, got {priority!r}")
@@ -136,7 +159,12 @@ def _check_scope(scope: object) -> Scope | None:
 def tool(func: F, /) -> F: ...
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, scope: Scope | None = None
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    scope: Scope | None = None,
+    in_thread: bool = True,
+    show_errors: bool = False,
 ) -> Callable[[F], F]: ...
 def tool(
     func: F | None = None,
@@ -145,15 +173,29 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     scope: Scope | None = None,
+    in_thread: bool = True,
+    show_errors: bool = False,
 ) -> F | Callable[[F], F]:
     """Mark a function the LLM may call. Its schema comes from type hints and the docstring.
 
-    A parameter named ``context`` (or annotated ``Context``) receives the run's Context and is
-    hidden from the model. ``scope`` limits who may use it: ``all``, ``owner`` or ``admin``.
+    A parameter annotated ``Context`` (``context: Context``, any name) receives the run's
+    Context and is hidden from the model; a parameter named ``context`` with another type is an
+    ordinary argument, and one without a type is an error. ``scope`` limits who may use it:
+    ``all``, ``owner`` or ``admin``.
+    A sync tool runs in a worker thread (with the run's context variables) so a blocking call
+    never stalls other runs; ``in_thread=False`` runs a cheap pure function inline. When the
+    tool raises, the model is told only that it failed (the exception is logged) unless
+    ``show_errors=True``; ``raise ToolRetry("...")`` sends the model that message.
     """
     if isinstance(func, str):
         raise DefinitionError(f"@tool takes keyword options: write @tool(name={func!r})")
-    options = ToolOptions(name=name, description=description, scope=_check_scope(scope))
+    options = ToolOptions(
+        name=name,
+        description=description,
+        scope=_check_scope(scope),
+        in_thread=bool(in_thread),
+        show_errors=bool(show_errors),
+    )
     if name is not None and (not isinstance(name, str) or not _TOOL_NAME.fullmatch(name)):
         raise DefinitionError(
             f"tool name {name!r} must be 1-64 ASCII letters, digits, '_' or '-' "
@@ -161,6 +203,7 @@ def tool(
         )
 
     def decorate(f: F) -> F:
+        check_context_parameter(f)
         return _mark(f, options, "tool")
 
     return decorate(func) if func is not None else decorate
@@ -171,6 +214,12 @@ def hook(event: HookEvent, priority: int = DEFAULT_PRIORITY) -> Callable[[F], F]
 
     The handler may be sync or async and returns the context (or None: unchanged).
     """
+    if callable(event):  # a bare ``@hook`` above the handler
+        raise DefinitionError(
+            f'@hook needs the event its handler runs at: write @hook("before_llm_call") '
+            f"(or another event) above {getattr(event, '__qualname__', repr(event))}, not a "
+            f"bare @hook. Events: {', '.join(HOOK_EVENTS)}"
+        )
     if event not in HOOK_EVENTS:
         close = difflib.get_close_matches(str(event), HOOK_EVENTS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
