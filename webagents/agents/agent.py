@@ -92,6 +92,12 @@ class BaseAgent:
     # construction ------------------------------------------------------------------------
 
     def _attach_skills(self, skills: Mapping[str, SkillSpec]) -> dict[str, Skill]:
+        if not isinstance(skills, Mapping):
+            raise AgentConfigError(
+                f"agent {self.name!r}: skills= takes a mapping of key -> skill, e.g. "
+                f"skills={{'billing': BillingSkill(), 'pay': 'payment'}}; got "
+                f"{type(skills).__name__}"
+            )
         attached: dict[str, Skill] = {}
         for key, value in skills.items():
             skill = _instantiate(self.name, key, value)
@@ -296,6 +302,16 @@ class BaseAgent:
         scope: str = "all",
     ) -> RunResult:
         """``run`` for scripts: starts an event loop (not from inside a running one)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                f"agent {self.name!r}: run_sync() starts its own event loop and cannot run "
+                f"inside one that is running (a notebook, an async function); "
+                f"use `await agent.run(...)` there"
+            )
         from webagents.models.openai_provider import close_loop_clients
 
         async def run_and_close() -> RunResult:
