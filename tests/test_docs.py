@@ -36,6 +36,7 @@ RUNNABLE_PAGES = (
     "testing.md",
     "events.md",
     "nli.md",
+    "logging.md",
 )
 # Pages the index links to that are written separately; drop a name once its page exists.
 PENDING_PAGES: frozenset[str] = frozenset()
