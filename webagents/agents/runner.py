@@ -17,9 +17,9 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextvars import Token
 from typing import TYPE_CHECKING, Any, Final
 
-from webagents.agents import handoffs
+from webagents.agents import handoffs, ownership
 from webagents.agents.dispatch import call_user, run_hooks
-from webagents.agents.registry import RemoteAgent, get_registry
+from webagents.agents.registry import RemoteAgent
 from webagents.agents.result import RunResult
 from webagents.agents.sessions import SessionState
 from webagents.agents.skills.decorators import SCOPES, HookEvent
@@ -39,21 +39,19 @@ from webagents.errors import (
     HookError,
     InvalidRequestError,
     MaxTurnsExceeded,
-    UnknownAgentError,
 )
 from webagents.events import (
     AgentCompleted,
     AgentStarted,
     ErrorEvent,
     HandoffComplete,
-    HandoffFailed,
     RunEvent,
     TextDelta,
     TextWithdrawn,
     ToolCallEvent,
     ToolResultEvent,
 )
-from webagents.messages import context_message, latest_user_text, new_turn, normalise_messages
+from webagents.messages import context_message, latest_user_text, normalise_messages
 from webagents.models.base import ModelRequest, ModelResponse, Usage, with_unique_call_ids
 
 if TYPE_CHECKING:
@@ -177,10 +175,10 @@ class Run:
         content = ""
         try:
             if self.session_id is not None:
-                await self.resume_session(self.session_id)
+                await ownership.resume_session(self, self.session_id)
             answer = None
             if self.remote_owner is not None:
-                answer = await self.ask_remote_owner(self.remote_owner)
+                answer = await ownership.ask_remote_owner(self, self.remote_owner)
             content = answer if answer is not None else await self.drive()
             owner = self.owner_name
             if len(self.book.chain) > 1:
@@ -188,7 +186,8 @@ class Run:
                     HandoffComplete, agent=owner, chain=tuple(self.book.chain), final_agent=owner
                 )
             if self.session_id is not None:
-                state = SessionState(self.transcript, _owner_key(self.remote_owner) or owner)
+                key = ownership.owner_key(self.remote_owner) or owner
+                state = SessionState(self.transcript, key)
                 await self.entry.sessions.save(self.session_id, state)
         except Exception as error:
             self.emit(
@@ -242,46 +241,6 @@ class Run:
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-
-    # sessions ------------------------------------------------------------------------------
-
-    async def resume_session(self, session_id: str) -> None:
-        """Continue a stored conversation: its history first, and its owner answers."""
-        stored = await self.entry.sessions.load(session_id)
-        if stored is None:
-            return
-        incoming = self.transcript
-        self.transcript = stored.messages + new_turn(incoming, bool(stored.messages))
-        owner = _session_owner(self.entry, stored.active_agent)
-        if isinstance(owner, RemoteAgent):
-            self.remote_owner = owner
-        else:
-            self.active = owner
-        self.book.chain[0] = owner.name
-
-    async def ask_remote_owner(self, remote: RemoteAgent) -> str | None:
-        """A later turn of a session that a remote agent owns goes to that agent; if it cannot
-        answer, ownership returns to the entry agent, which answers itself."""
-        from webagents.agents.skills.nli import query_remote
-
-        self.emit(AgentStarted, agent=remote.name)
-        try:
-            answer = await query_remote(remote, self.transcript)
-        except Exception as failure:  # the owner being down is a failed hand-over, not a crash
-            self.remote_owner = None
-            self.book.chain[0] = self.entry.name
-            self.emit(
-                HandoffFailed,
-                agent=self.entry.name,
-                from_agent=self.entry.name,
-                to_agent=remote.name,
-                reason="session owner",
-                error=handoffs.failure_text(remote.name, failure),
-            )
-            return None
-        self.transcript.append({"role": "assistant", "content": answer})
-        self.emit(AgentCompleted, agent=remote.name, content=answer)
-        return answer
 
     # the loop ------------------------------------------------------------------------------
 
@@ -505,21 +464,3 @@ def _call_ids(transcript: list[dict[str, Any]]) -> set[str]:
         for call in message.get("tool_calls") or ()
         if isinstance(call, Mapping)
     }
-
-
-def _session_owner(entry: BaseAgent, owner: str | None) -> BaseAgent | RemoteAgent:
-    """The agent a stored session names as its owner: one of the entry agent's own targets
-    or a registered name. Anything else (an unregistered URL included) is ignored."""
-    if owner is None or owner == entry.name:
-        return entry
-    try:
-        return entry.find_target(owner)
-    except UnknownAgentError:
-        return entry
-
-
-def _owner_key(remote: RemoteAgent | None) -> str | None:
-    """How a session names a remote owner: its registered name, else its URL."""
-    if remote is None:
-        return None
-    return remote.name if get_registry().get(remote.name) == remote else remote.url

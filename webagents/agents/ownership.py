@@ -1,0 +1,76 @@
+"""Who answers a session's next turn: the stored owner, resolved only to agents the entry
+agent knows, and a remote owner asked first, with ownership back to the entry agent when it
+cannot answer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from webagents.agents.handoffs import failure_text
+from webagents.agents.registry import RemoteAgent, get_registry
+from webagents.errors import UnknownAgentError
+from webagents.events import AgentCompleted, AgentStarted, HandoffFailed
+from webagents.messages import new_turn
+
+if TYPE_CHECKING:
+    from webagents.agents.agent import BaseAgent
+    from webagents.agents.runner import Run
+
+__all__ = ["ask_remote_owner", "owner_key", "resume_session", "session_owner"]
+
+
+async def resume_session(run: Run, session_id: str) -> None:
+    """Continue a stored conversation: its history first, and its owner answers."""
+    stored = await run.entry.sessions.load(session_id)
+    if stored is None:
+        return
+    run.transcript = stored.messages + new_turn(run.transcript, bool(stored.messages))
+    owner = session_owner(run.entry, stored.active_agent)
+    if isinstance(owner, RemoteAgent):
+        run.remote_owner = owner
+    else:
+        run.active = owner
+    run.book.chain[0] = owner.name
+
+
+async def ask_remote_owner(run: Run, remote: RemoteAgent) -> str | None:
+    """A later turn of a session that a remote agent owns goes to that agent; if it cannot
+    answer, ownership returns to the entry agent, which answers itself (None)."""
+    from webagents.agents.skills.nli import query_remote
+
+    run.emit(AgentStarted, agent=remote.name)
+    try:
+        answer = await query_remote(remote, run.transcript)
+    except Exception as failure:  # the owner being down is a failed hand-over, not a crash
+        run.remote_owner = None
+        run.book.chain[0] = run.entry.name
+        run.emit(
+            HandoffFailed,
+            agent=run.entry.name,
+            from_agent=run.entry.name,
+            to_agent=remote.name,
+            reason="session owner",
+            error=failure_text(remote.name, failure),
+        )
+        return None
+    run.transcript.append({"role": "assistant", "content": answer})
+    run.emit(AgentCompleted, agent=remote.name, content=answer)
+    return answer
+
+
+def session_owner(entry: BaseAgent, owner: str | None) -> BaseAgent | RemoteAgent:
+    """The agent a stored session names as its owner: one of the entry agent's own targets
+    or a registered name. Anything else (an unregistered URL included) is ignored."""
+    if owner is None or owner == entry.name:
+        return entry
+    try:
+        return entry.find_target(owner)
+    except UnknownAgentError:
+        return entry
+
+
+def owner_key(remote: RemoteAgent | None) -> str | None:
+    """How a session names a remote owner: its registered name, else its URL."""
+    if remote is None:
+        return None
+    return remote.name if get_registry().get(remote.name) == remote else remote.url
