@@ -71,7 +71,11 @@ class ScriptedModel:
 
     def _response(self, reply: Reply, request: ModelRequest) -> ModelResponse:
         if reply.status != 200:
-            raise ModelError(f"model {self.name!r} failed: HTTP {reply.status}: {reply.error}")
+            raise ModelError(
+                f"model {self.name!r} failed: HTTP {reply.status}: {reply.error}",
+                status_code=reply.status,
+                model=self.name,
+            )
         calls = [
             ToolCall(call.id or f"call_{next(_ids)}", call.name, call.arguments)
             for call in reply.tool_calls
