@@ -116,6 +116,25 @@ async def test_an_unknown_target_in_a_crowded_process_gets_a_short_error() -> No
     assert len(crowd) == 2000
 
 
+async def test_a_transfer_to_a_misspelled_target_gets_a_one_line_answer() -> None:
+    crowd = [BaseAgent(uname("tenant")) for _ in range(2000)]
+    desk, model = scripted_agent(
+        uname("desk"),
+        [transfer("bilingg"), text("I will help")],
+        handoffs=["bilingg"],
+        register=False,
+    )
+
+    result = await desk.run("my invoice")
+
+    answer_to_transfer = tool_outputs(result)[0]
+    assert answer_to_transfer == (
+        "Transfer to bilingg failed (unknown agent 'bilingg'). Continue helping the user yourself."
+    )
+    assert len(str(model.requests[1]["messages"])) < 1000
+    assert len(crowd) == 2000
+
+
 def _router_to(target: str) -> Skill:
     class Router(Skill):
         @handoff()

@@ -48,7 +48,8 @@ class UnknownAgentError(WebAgentsError, LookupError):
         from webagents._urls import shown_name
 
         self.name = name
-        self.suggestions = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+        others = [c for c in candidates if c != name]
+        self.suggestions = difflib.get_close_matches(name, others, n=3, cutoff=0.6)
         text = f"unknown agent {shown_name(name)!r}"
         if self.suggestions:
             text += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
