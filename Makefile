@@ -9,10 +9,13 @@ PLUGIN_PACKAGES := $(foreach p,$(PLUGINS),$(wildcard $(p)webagents_*))
 
 setup: $(STAMP)
 
-# One pip call, so the plugins' "webagents" dependency resolves to this checkout.
+# One pip call, so the plugins' "webagents-net" dependency resolves to this checkout.
+# The distribution "webagents" (this project before 0.2, or the unrelated PyPI project of that
+# name) would claim the same import package, so it is removed first.
 $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip uninstall -qq --yes webagents
 	$(BIN)/python -m pip install --quiet -e ".[dev]" $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from webagents import Skill, hookimpl
+from webagents import Skill, __version__, hookimpl
 from webagents.cli import main
 from webagents.plugins.manager import PluginRegistry
 from webagents.scaffold import new_skill_package
@@ -38,14 +38,26 @@ def test_plugins_table_and_json(registry: PluginRegistry) -> None:
     data = json.loads(CliRunner().invoke(main, ["plugins", "--json"]).output)
 
     assert table.exit_code == 0
-    header, row = table.output.splitlines()[:2]
+    header, builtin, row = table.output.splitlines()[:3]
     assert header.split() == ["PLUGIN", "DISTRIBUTION", "VERSION", "SKILLS", "HOOKS"]
+    assert builtin.split() == [
+        "webagents",
+        "(built-in)",
+        "webagents-net",
+        __version__,
+        "nli,",
+        "discovery,",
+        "payment",
+        "register_skills",
+    ]
     assert row.split() == ["echo-plugin", "webagents-echo", "1.2", "echo", "register_skills"]
-    assert data["plugins"] == [
+    assert [plugin["builtin"] for plugin in data["plugins"]] == [True, False]
+    assert data["plugins"][1:] == [
         {
             "name": "echo-plugin",
             "distribution": "webagents-echo",
             "version": "1.2",
+            "builtin": False,
             "skills": ["echo"],
             "models": [],
             "tools": [],

@@ -14,6 +14,7 @@ import pytest
 from webagents import (
     AgentConfigError,
     BaseAgent,
+    Context,
     DefinitionError,
     Skill,
     handoff,
@@ -28,6 +29,7 @@ from webagents.agents.skills.decorators import (
     ToolOptions,
     member_options,
 )
+from webagents.testing import ScriptedModel, tool_call
 
 
 def unique(prefix: str) -> str:
@@ -770,3 +772,140 @@ def test_hooks_conditions_and_prompts_sorted_by_priority_then_declaration() -> N
     ]
     assert [c.target for c in agent.capabilities.conditions] == ["a", "b"]
     assert [p.where for p in agent.capabilities.prompts] == ["Ordered.p1", "Ordered.p2"]
+
+
+# --- natural mistakes: caught early, with the fix in the message --------------------------------
+
+
+def test_bare_hook_without_an_event_shows_the_called_form() -> None:
+    with pytest.raises(DefinitionError) as info:
+
+        class Logger(Skill):
+            @hook  # type: ignore[arg-type]
+            def log(self, context: Any) -> Any:
+                return context
+
+    message = str(info.value)
+    assert '@hook("before_llm_call")' in message
+    assert "Logger.log" in message
+    assert "on_connection" in message  # the events to choose from
+
+
+class Forgetful(Skill):
+    """Sets its own state but never runs Skill.__init__."""
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.limit = (config or {}).get("limit", 3)
+
+
+def test_skill_whose_init_skips_super_fails_when_attached() -> None:
+    name = unique("forgetful")
+    with pytest.raises(AgentConfigError) as info:
+        BaseAgent(name, skills={"memory": Forgetful({"limit": 5})})
+    message = str(info.value)
+    assert "Forgetful" in message
+    assert "super().__init__(config)" in message
+    assert repr(name) in message
+    assert "'memory'" in message
+
+
+@pytest.mark.parametrize(
+    ("source", "fix"),
+    [
+        ("def initialize(self, agent): pass", "`async def initialize(self, agent)`"),
+        ("def cleanup(self): pass", "`async def cleanup(self)`"),
+        ("async def initialize(self): pass", "`async def initialize(self, agent)`"),
+        ("async def cleanup(self, agent): pass", "`async def cleanup(self)`"),
+    ],
+    ids=["sync-initialize", "sync-cleanup", "initialize-without-agent", "cleanup-with-agent"],
+)
+def test_lifecycle_methods_must_be_coroutines_with_the_agents_arguments(
+    source: str, fix: str
+) -> None:
+    with pytest.raises(DefinitionError) as info:
+        exec(f"class Resource(Skill):\n    {source}\n", {"Skill": Skill})
+    message = str(info.value)
+    assert f"Resource.{source.split('def ')[1].split('(')[0]}" in message
+    assert fix in message
+
+
+def test_lifecycle_methods_in_their_accepted_forms() -> None:
+    class Resource(Skill):
+        async def initialize(self, agent: Any, *, retries: int = 3) -> None:
+            pass
+
+        async def cleanup(self, *args: Any) -> None:
+            pass
+
+    class Inherits(Resource):
+        pass
+
+    assert Inherits.__webagents_members__ == ()
+
+
+def tool_output(result: Any) -> str:
+    [message] = [m for m in result.messages if m["role"] == "tool"]
+    return str(message["content"])
+
+
+def test_tool_gets_the_context_through_its_annotation_whatever_the_name() -> None:
+    class Account(Skill):
+        @tool
+        def whoami(self, run: Context) -> str:
+            """Who is asking."""
+            assert run is self.get_context()
+            return run.peer_user_id or "nobody"
+
+    model = ScriptedModel([tool_call("whoami"), "ok"])
+    agent = BaseAgent(unique("ctx-annotation"), model=model, skills={"a": Account()})
+    result = agent.run_sync("who am I?", user_id="u-1")
+    assert tool_output(result) == "u-1"
+    assert model.requests[0]["tools"][0]["function"]["parameters"]["properties"] == {}
+
+
+def test_a_tool_parameter_named_context_with_another_type_is_the_models() -> None:
+    class Search(Skill):
+        @tool
+        def search(self, query: str, context: str = "") -> str:
+            """Search the catalogue.
+
+            Args:
+                query: What to look for.
+                context: Words that narrow the search.
+            """
+            return f"{query} | {context}"
+
+    model = ScriptedModel([tool_call("search", {"query": "shoes", "context": "running"}), "ok"])
+    agent = BaseAgent(unique("ctx-ordinary"), model=model, skills={"s": Search()})
+    result = agent.run_sync("running shoes")
+    assert tool_output(result) == "shoes | running"
+    parameters = model.requests[0]["tools"][0]["function"]["parameters"]
+    assert parameters["properties"]["context"] == {
+        "type": "string",
+        "default": "",
+        "description": "Words that narrow the search.",
+    }
+
+
+def test_an_unannotated_context_parameter_fails_at_class_definition_with_the_fix() -> None:
+    with pytest.raises(DefinitionError) as info:
+
+        class Account(Skill):
+            @tool
+            def whoami(self, context) -> str:  # type: ignore[no-untyped-def]
+                return str(context.peer_user_id)
+
+    message = str(info.value)
+    assert "Account.whoami" in message
+    assert "`context: Context`" in message
+    assert "from webagents import Context" in message
+
+
+def test_an_unannotated_context_parameter_of_a_plain_function_tool_fails() -> None:
+    def whoami(context) -> str:  # type: ignore[no-untyped-def]
+        return str(context.peer_user_id)
+
+    with pytest.raises(DefinitionError, match="`context: Context`"):
+        BaseAgent(unique("ctx-plain"), tools=[whoami])
+    with pytest.raises(DefinitionError, match="whoami"):
+        tool(whoami)

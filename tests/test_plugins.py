@@ -8,6 +8,9 @@ put on ``sys.path``, which is exactly what ``importlib.metadata`` scans.
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -31,6 +34,7 @@ from webagents.plugins.manager import normalise_name
 from webagents.testing import ScriptedModel
 
 FAKE_PREFIX = "wa_fake_plugin_"
+STOCK_SKILLS = {"nli", "discovery", "payment"}  # registered by the built-in plugin
 
 
 def unique(prefix: str) -> str:
@@ -116,6 +120,7 @@ def test_registered_skill_is_found_by_name(registry: PluginRegistry) -> None:
         "name": "weather-plugin",
         "distribution": "weather-plugin",
         "version": "1.2",
+        "builtin": False,
         "skills": ["weather"],
         "models": [],
         "tools": [],
@@ -163,8 +168,10 @@ def test_unknown_skill_lists_the_registered_ones(registry: PluginRegistry) -> No
         registry.get_tool("nope")
 
 
-def test_unknown_skill_in_an_empty_registry(registry: PluginRegistry) -> None:
-    with pytest.raises(AgentConfigError, match="registered skills: none"):
+def test_unknown_skill_in_a_registry_without_plugins_lists_the_stock_skills(
+    registry: PluginRegistry,
+) -> None:
+    with pytest.raises(AgentConfigError, match=r"registered skills: discovery, nli, payment$"):
         get_skill("anything")
 
 
@@ -193,7 +200,7 @@ def test_duplicate_name_within_one_plugin_fails(registry: PluginRegistry) -> Non
 
     with pytest.raises(ValueError, match="'same'"):
         registry.register(Twice(), name="twice")
-    assert registry.skills == {}
+    assert set(registry.skills) == STOCK_SKILLS  # nothing of the failed plugin
     assert registry.plugins == {}
 
 
@@ -204,7 +211,7 @@ def test_misspelled_hook_fails_loudly_and_registers_nothing(registry: PluginRegi
     assert "'register_skill'" in message
     assert "did you mean 'register_skills'" in message
     assert "'typo'" in message
-    assert registry.skills == {}
+    assert set(registry.skills) == STOCK_SKILLS  # nothing of the failed plugin
     assert registry.tools == {}  # its correctly spelled hook did not run either
     assert registry.plugins == {}
     # the name is free again once the plugin is fixed
@@ -220,7 +227,7 @@ def test_hookimpl_with_wrong_argument_name_is_rejected(registry: PluginRegistry)
 
     with pytest.raises(Exception, match="reg"):
         registry.register(WrongArgs(), name="wrong-args")
-    assert registry.skills == {}
+    assert set(registry.skills) == STOCK_SKILLS  # nothing of the failed plugin
     registry.register(WeatherPlugin(), name="wrong-args")  # nothing half-registered
 
 
@@ -233,7 +240,7 @@ def test_plugin_whose_hook_raises_registers_nothing(registry: PluginRegistry) ->
 
     with pytest.raises(RuntimeError, match="boom"):
         registry.register(HalfWay(), name="halfway")
-    assert registry.skills == {}
+    assert set(registry.skills) == STOCK_SKILLS  # nothing of the failed plugin
     assert registry.plugins == {}
 
 
@@ -248,7 +255,7 @@ def test_registering_a_non_skill_fails(registry: PluginRegistry) -> None:
 
     with pytest.raises(TypeError, match="not a Skill subclass"):
         registry.register(Bad(), name="bad")
-    assert registry.skills == {}
+    assert set(registry.skills) == STOCK_SKILLS  # nothing of the failed plugin
 
 
 def test_same_plugin_name_twice_fails(registry: PluginRegistry) -> None:
@@ -319,7 +326,9 @@ def test_agent_builds_a_skill_from_its_registered_name(registry: PluginRegistry)
 
 def test_agent_with_unknown_skill_name_fails_at_construction(registry: PluginRegistry) -> None:
     registry.register(WeatherPlugin(), name="weather-plugin")
-    with pytest.raises(AgentConfigError, match="registered skills: weather"):
+    with pytest.raises(
+        AgentConfigError, match="registered skills: discovery, nli, payment, weather"
+    ):
         BaseAgent(unique("plugin-skill"), skills={"x": "wether"})
 
 
@@ -390,13 +399,18 @@ class FakeSite:
         version: str = "1.0",
         entry_name: str | None = None,
         attr: str | None = None,
+        named: bool = True,
     ) -> str:
-        """Create ``<dist>-<version>.dist-info`` and the plugin module; returns the module."""
+        """Create ``<dist>-<version>.dist-info`` and the plugin module; returns the module.
+
+        ``named=False`` leaves ``Name`` out of METADATA (broken metadata seen in the field).
+        """
         module = FAKE_PREFIX + normalise_name(dist).replace("-", "_")
         info = self.root / f"{normalise_name(dist).replace('-', '_')}-{version}.dist-info"
         info.mkdir()
+        name_line = f"Name: {dist}\n" if named else ""
         (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", encoding="utf-8"
+            f"Metadata-Version: 2.1\n{name_line}Version: {version}\n", encoding="utf-8"
         )
         value = f"{module}:{attr}" if attr else module
         (info / "entry_points.txt").write_text(
@@ -496,10 +510,11 @@ def test_load_plugins_empty_loads_none(site: FakeSite, monkeypatch: pytest.Monke
     install_three(site)
     monkeypatch.setenv("WEBAGENTS_LOAD_PLUGINS", "")
     registry = PluginRegistry()
-    with pytest.raises(AgentConfigError, match="registered skills: none"):
+    with pytest.raises(AgentConfigError, match=r"registered skills: discovery, nli, payment$"):
         registry.get_skill("fake-alpha-skill")
     assert loaded(site) == set()
     assert registry.plugins == {}
+    assert list(registry.builtins) == ["webagents"]  # the stock skills load all the same
     assert registry.errors == []
 
 
@@ -603,3 +618,248 @@ def test_no_trace_by_default(site: FakeSite, capsys: pytest.CaptureFixture[str])
     site.good("webagents-fake-alpha", "fake-alpha-skill")
     PluginRegistry().load()
     assert "register_skills" not in capsys.readouterr().err
+
+
+# --- broken distributions and plugins that try to end the process ------------------------------
+
+EXITS_AT_IMPORT = """
+import sys
+
+sys.exit("this plugin calls sys.exit at import")
+"""
+
+BASE_EXCEPTION_AT_IMPORT = """
+class Stop(BaseException):
+    pass
+
+
+raise Stop("a BaseException at import")
+"""
+
+EXITS_IN_HOOK = """
+import sys
+
+from webagents import hookimpl
+
+
+@hookimpl
+def register_skills(register):
+    sys.exit("this plugin calls sys.exit in its hook")
+"""
+
+
+def test_distribution_without_a_name_is_a_load_error_and_the_rest_load(site: FakeSite) -> None:
+    good = site.good("webagents-fake-good", "fake-good-skill")
+    nameless = site.good(
+        "webagents-fake-nameless", "fake-nameless-skill", version="0.7", named=False
+    )
+    registry = PluginRegistry()
+    registry.load()
+
+    assert registry.get_skill("fake-good-skill").__module__ == good
+    [error] = [e for e in registry.errors if e.entry_point == f"{nameless}:plugin"]
+    assert error.distribution.startswith("<unnamed distribution at ")
+    assert error.distribution.endswith("webagents_fake_nameless-0.7.dist-info>")
+    assert error.version == "0.7"
+    assert "no Name field" in str(error)
+    assert isinstance(error.__cause__, ValueError)
+    assert nameless not in sys.modules  # not imported
+    assert "fake-nameless-skill" not in registry.skills
+
+
+def test_distribution_without_a_name_is_skipped_when_not_selected(
+    site: FakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site.good("webagents-fake-good", "fake-good-skill")
+    site.good("webagents-fake-nameless", "fake-nameless-skill", named=False)
+    monkeypatch.setenv("WEBAGENTS_LOAD_PLUGINS", "webagents-fake-good")
+    registry = PluginRegistry()
+    registry.load()
+    assert set(registry.plugins) == {"webagents-fake-good"}
+    assert registry.errors == []
+
+
+@pytest.mark.parametrize(
+    ("source", "cause", "text"),
+    [
+        (EXITS_AT_IMPORT, SystemExit, "this plugin calls sys.exit at import"),
+        (BASE_EXCEPTION_AT_IMPORT, BaseException, "a BaseException at import"),
+        (EXITS_IN_HOOK, SystemExit, "this plugin calls sys.exit in its hook"),
+    ],
+    ids=["sys-exit-at-import", "base-exception-at-import", "sys-exit-in-hook"],
+)
+def test_plugin_raising_a_base_exception_is_a_load_error_and_the_rest_load(
+    site: FakeSite, source: str, cause: type[BaseException], text: str
+) -> None:
+    before = site.good("webagents-fake-alpha", "fake-alpha-skill")
+    site.install("webagents-fake-exits", source, version="2.0")
+    after = site.good("webagents-fake-omega", "fake-omega-skill")
+    registry = PluginRegistry()
+    registry.load()  # returns: the process goes on
+
+    error = our_errors(registry, "webagents-fake-exits")["webagents-fake-exits"]
+    assert isinstance(error, PluginLoadError)
+    assert type(error.__cause__) is not KeyboardInterrupt
+    assert isinstance(error.__cause__, cause)
+    assert error.version == "2.0"
+    assert text in str(error)
+    assert "webagents-fake-exits" not in registry.plugins
+    assert registry.get_skill("fake-alpha-skill").__module__ == before
+    assert registry.get_skill("fake-omega-skill").__module__ == after
+
+
+def test_keyboard_interrupt_in_a_plugin_is_not_swallowed(site: FakeSite) -> None:
+    site.install("webagents-fake-interrupt", "raise KeyboardInterrupt\n")
+    with pytest.raises(KeyboardInterrupt):
+        PluginRegistry().load()
+
+
+def test_malformed_entry_points_file_is_a_load_error_and_the_rest_load(site: FakeSite) -> None:
+    # pydantic scans entry points once, for its first model; a malformed file would break that
+    # scan too (outside webagents), so let it happen before the file exists.
+    PluginRegistry(entry_points=False).load()
+    good = site.good("webagents-fake-good", "fake-good-skill")
+    info = site.root / "webagents_fake_mangled-3.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: webagents-fake-mangled\n")
+    (info / "entry_points.txt").write_text("[webagents]\nthis line has no equals sign\n")
+    registry = PluginRegistry()
+    registry.load()
+
+    error = our_errors(registry, "webagents-fake-mangled")["webagents-fake-mangled"]
+    assert error.entry_point == "entry_points.txt"
+    assert registry.get_skill("fake-good-skill").__module__ == good
+
+
+# --- the built-in plugin: stock skills by name ---------------------------------------------------
+
+
+def test_stock_skills_are_registered_by_the_builtin_plugin(registry: PluginRegistry) -> None:
+    import webagents
+    from webagents.agents.skills.discovery import DiscoverySkill
+    from webagents.agents.skills.nli import NLISkill
+    from webagents.agents.skills.payment import PaymentSkill
+
+    assert get_skill("nli") is NLISkill
+    assert get_skill("discovery") is DiscoverySkill
+    assert get_skill("payment") is PaymentSkill
+    assert registry.plugins == {}  # built-ins are listed apart from installed plugins
+    assert registry.builtins["webagents"].to_dict() == {
+        "name": "webagents",
+        "distribution": "webagents-net",
+        "version": webagents.__version__,
+        "builtin": True,
+        "skills": ["nli", "discovery", "payment"],
+        "models": [],
+        "tools": [],
+        "hooks": ["register_skills"],
+    }
+
+
+def test_builtin_plugin_is_a_plain_hookimpl_module() -> None:
+    from webagents.plugins import builtin
+
+    registry = PluginRegistry(entry_points=False)
+    registry.load()
+    assert registry._manager.get_plugin("webagents") is builtin
+    assert registry._manager.parse_hookimpl_opts(builtin, "register_skills") is not None
+
+
+def test_agents_take_stock_skills_by_name_and_with_config(
+    registry: PluginRegistry, tmp_path: Path
+) -> None:
+    from webagents.agents.skills.discovery import DiscoverySkill
+    from webagents.agents.skills.nli import NLISkill
+    from webagents.agents.skills.payment import PaymentSkill
+
+    ledger = str(tmp_path / "ledger.db")
+    agent = BaseAgent(
+        unique("stock"),
+        skills={
+            "pay": {"name": "payment", "config": {"db": ledger}},
+            "ask": {"name": "nli", "config": {"timeout": 5}},
+            "find": "discovery",
+        },
+    )
+    assert isinstance(agent.skills["pay"], PaymentSkill)
+    assert agent.skills["pay"].config == {"db": ledger}
+    assert isinstance(agent.skills["ask"], NLISkill)
+    assert agent.skills["ask"].timeout == 5.0
+    assert isinstance(agent.skills["find"], DiscoverySkill)
+    assert isinstance(
+        BaseAgent(unique("stock"), skills={"pay": "payment"}).skills["pay"], PaymentSkill
+    )
+
+
+def test_a_plugin_registering_a_stock_name_is_the_duplicate_name_error(
+    registry: PluginRegistry,
+) -> None:
+    from webagents.agents.skills.payment import PaymentSkill
+
+    class Impostor:
+        @hookimpl
+        def register_skills(self, register: Any) -> None:
+            register(WeatherSkill, name="payment")
+
+    with pytest.raises(ValueError) as info:
+        registry.register(Impostor(), name="impostor")
+    message = str(info.value)
+    assert (
+        "skill name 'payment' is registered by both plugin 'webagents' (webagents-net)" in message
+    )
+    assert "'impostor'" in message
+    assert get_skill("payment") is PaymentSkill
+    assert registry.plugins == {}
+
+
+def test_installed_plugin_registering_a_stock_name_is_a_load_error(site: FakeSite) -> None:
+    from webagents.agents.skills.nli import NLISkill
+
+    site.good("webagents-fake-nli", "nli")
+    registry = PluginRegistry()
+    registry.load()
+    error = our_errors(registry, "webagents-fake-nli")["webagents-fake-nli"]
+    assert "plugin 'webagents' (webagents-net)" in str(error)
+    assert registry.get_skill("nli") is NLISkill
+
+
+# --- `webagents plugins` with installed distributions ------------------------------------------
+
+
+def run_plugins_command(site: FakeSite, *args: str) -> subprocess.CompletedProcess[str]:
+    """The console script in a fresh interpreter that sees the fake site's distributions."""
+    script = Path(sys.executable).with_name("webagents")
+    env = {**os.environ, "PYTHONPATH": str(site.root)}
+    return subprocess.run(
+        [str(script), "plugins", *args], env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_plugins_command_fails_and_reports_plugins_that_did_not_load(site: FakeSite) -> None:
+    site.good("webagents-fake-good", "fake-good-skill", version="1.5")
+    site.install("webagents-fake-exits", EXITS_AT_IMPORT, version="2.0")
+    site.good("webagents-fake-nameless", "fake-nameless-skill", named=False)
+
+    table = run_plugins_command(site)
+    assert table.returncode == 1, table.stderr
+    assert "webagents (built-in)  webagents-net" in table.stdout
+    assert "webagents-fake-good" in table.stdout and "fake-good-skill" in table.stdout
+    assert "from webagents-fake-exits 2.0 failed to load: SystemExit" in table.stderr
+    assert "<unnamed distribution at " in table.stderr
+    assert "webagents-fake-exits" not in table.stdout
+
+    as_json = run_plugins_command(site, "--json")
+    assert as_json.returncode == 1
+    data = json.loads(as_json.stdout)
+    failed = {error["distribution"] for error in data["errors"]}
+    assert "webagents-fake-exits" in failed
+    assert any(name.startswith("<unnamed distribution at ") for name in failed)
+    assert "webagents-fake-good" in {plugin["distribution"] for plugin in data["plugins"]}
+    assert "failed to load" in as_json.stderr
+
+
+def test_plugins_command_succeeds_when_everything_loads(site: FakeSite) -> None:
+    site.good("webagents-fake-good", "fake-good-skill")
+    done = run_plugins_command(site)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from webagents.agents.skills.schema import FunctionSchema, ToolArgumentsError, function_schema
 from webagents.context import Context
+from webagents.errors import DefinitionError
 
 
 class Color(enum.Enum):
@@ -171,8 +172,8 @@ def test_openai_tool_format() -> None:
 # --- context, methods, async ---------------------------------------------------------------------
 
 
-def test_context_parameter_by_name_is_excluded() -> None:
-    def tool(query: str, context) -> None:  # type: ignore[no-untyped-def]
+def test_context_parameter_is_found_by_annotation_not_name() -> None:
+    def tool(query: str, context: Context) -> None:
         pass
 
     schema = function_schema(tool)
@@ -180,6 +181,39 @@ def test_context_parameter_by_name_is_excluded() -> None:
     assert list(props(schema)) == ["query"]
     with pytest.raises(ToolArgumentsError, match="context: unexpected argument"):
         schema.validate({"query": "q", "context": {}})
+
+
+@pytest.mark.parametrize(
+    ("annotation", "value"),
+    [("str", "shoes"), ("dict[str, str]", {"size": "42"}), ("Any", [1]), ("Optional[str]", None)],
+)
+def test_a_parameter_named_context_with_another_type_is_the_models(
+    annotation: str, value: object
+) -> None:
+    namespace: dict[str, Any] = {}
+    exec(
+        "from typing import Any, Optional\n"
+        f"def search(query: str, context: {annotation}) -> None:\n    pass\n",
+        namespace,
+    )
+    schema = function_schema(namespace["search"])
+    assert schema.context_param is None
+    assert list(props(schema)) == ["query", "context"]
+    assert schema.parameters["required"] == ["query", "context"]
+    assert schema.validate({"query": "q", "context": value}) == {"query": "q", "context": value}
+
+
+def test_an_unannotated_parameter_named_context_shows_the_fix() -> None:
+    def tool(query: str, context) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    with pytest.raises(DefinitionError) as info:
+        function_schema(tool)
+    message = str(info.value)
+    assert "tool test_an_unannotated_parameter_named_context_shows_the_fix.<locals>.tool" in message
+    assert "`context: Context`" in message
+    assert "from webagents import Context" in message
+    assert "`context: str`" in message
 
 
 def test_context_parameter_by_annotation_is_excluded() -> None:
@@ -195,7 +229,11 @@ def test_context_parameter_by_annotation_is_excluded() -> None:
     def subclass(query: str, shop: ShopContext) -> None:
         pass
 
-    for func, param in ((tool, "ctx"), (optional, "run"), (subclass, "shop")):
+    def annotated(query: str, run: Annotated[Context, "the run"]) -> None:
+        pass
+
+    cases = ((tool, "ctx"), (optional, "run"), (subclass, "shop"), (annotated, "run"))
+    for func, param in cases:
         schema = function_schema(func)
         assert schema.context_param == param
         assert list(props(schema)) == ["query"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,12 +22,16 @@ def main() -> None:
 @main.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(as_json: bool) -> None:
-    """List installed plugins: what each registers, and plugins that failed to load."""
+    """List plugins (built-in and installed): what each registers, and those that failed to load.
+
+    Exits with status 1 when a plugin failed to load (the errors go to stderr).
+    """
     from webagents.plugins.manager import plugin_registry
 
     registry = plugin_registry()
     registry.load()
-    plugins = [info.to_dict() for info in registry.plugins.values()]
+    infos = [*registry.builtins.values(), *registry.plugins.values()]
+    plugins = [info.to_dict() for info in infos]
     errors = [
         {
             "entry_point": error.entry_point,
@@ -38,15 +43,23 @@ def plugins_command(as_json: bool) -> None:
     ]
     if as_json:
         click.echo(json.dumps({"plugins": plugins, "errors": errors}, indent=2))
-        return
-    if not plugins and not errors:
-        click.echo("No plugins installed. Write one with: webagents new-skill NAME")
-        return
+    else:
+        _print_table(plugins)
+        if not registry.plugins and not errors:
+            click.echo("No plugins installed. Write one with: webagents new-skill NAME")
+    if errors:
+        click.secho(f"{len(errors)} plugin(s) failed to load:", fg="red", err=True)
+        for error in errors:
+            click.secho(f"  {error['error']}", fg="red", err=True)
+        raise click.exceptions.Exit(1)
+
+
+def _print_table(plugins: list[dict[str, Any]]) -> None:
     rows = [("PLUGIN", "DISTRIBUTION", "VERSION", "SKILLS", "HOOKS")]
     for plugin in plugins:
         rows.append(
             (
-                plugin["name"],
+                plugin["name"] + (" (built-in)" if plugin["builtin"] else ""),
                 plugin["distribution"],
                 plugin["version"],
                 ", ".join(plugin["skills"] + plugin["models"] + plugin["tools"]) or "-",
@@ -58,8 +71,6 @@ def plugins_command(as_json: bool) -> None:
         click.echo(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
-    for error in errors:
-        click.secho(f"failed: {error['error']}", fg="red", err=True)
 
 
 @main.command("new-skill")

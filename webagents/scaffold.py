@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["new_skill_package"]
+from webagents import __version__
+from webagents.plugins.manager import DISTRIBUTION
+
+__all__ = ["core_requirement", "new_skill_package"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
@@ -20,7 +23,7 @@ version = "0.1.0"
 description = "{title} skill for webagents"
 readme = "README.md"
 requires-python = ">=3.11"
-dependencies = ["webagents"]
+dependencies = ["{requirement}"]
 
 [project.optional-dependencies]
 test = ["pytest>=8.2", "pytest-asyncio>=0.24"]
@@ -98,13 +101,16 @@ async def test_the_model_can_call_greet() -> None:
 _README = """\
 # webagents-{name}
 
-{title} skill for [webagents](https://pypi.org/project/webagents/).
+{title} skill for [webagents](https://pypi.org/project/webagents-net/) (the distribution
+`webagents-net`, imported as `webagents`).
 
 ## Install
 
 ```
 pip install -e .
 ```
+
+This also installs its dependency, `{requirement}`.
 
 The package registers the skill `{name}` through the `webagents` entry point group, so an
 agent can name it: `BaseAgent("x", skills={{"{name}": "{name}"}})`, or use the class:
@@ -119,6 +125,12 @@ pytest
 """
 
 
+def core_requirement() -> str:
+    """What a skill package depends on: this distribution from the running minor version on."""
+    major, minor = __version__.split(".")[:2]
+    return f"{DISTRIBUTION}>={major}.{minor}"
+
+
 def new_skill_package(name: str, directory: Path) -> Path:
     """Write ``<directory>/webagents-<name>/`` and return its path."""
     if not _NAME.match(name):
@@ -131,7 +143,13 @@ def new_skill_package(name: str, directory: Path) -> Path:
     package = "webagents_" + name.replace("-", "_")
     cls = "".join(part.capitalize() for part in name.split("-")) + "Skill"
     title = name.replace("-", " ").capitalize()
-    values = {"name": name, "package": package, "cls": cls, "title": title}
+    values = {
+        "name": name,
+        "package": package,
+        "cls": cls,
+        "title": title,
+        "requirement": core_requirement(),
+    }
     files = {
         root / "pyproject.toml": _PYPROJECT,
         root / "README.md": _README,

@@ -3,7 +3,11 @@
 Plugins load lazily, once per registry, when something first asks for a registered name.
 ``WEBAGENTS_LOAD_PLUGINS`` is read then: unset loads all, ``""`` none, ``"a,b"`` only those
 distributions (or entry point names). ``WEBAGENTS_TRACE_PLUGINS=1`` prints hook calls.
-A plugin that fails is kept in ``errors`` as ``PluginLoadError``; the others still load.
+The built-in plugin (``webagents.plugins.builtin``: the stock skills ``nli``, ``discovery`` and
+``payment``) is registered first in every registry, whatever the variable says.
+A plugin that fails (an import raising anything but ``KeyboardInterrupt``, ``SystemExit``
+included; a hook raising; broken distribution metadata) is kept in ``errors`` as
+``PluginLoadError``; the others still load.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from webagents.errors import AgentConfigError, PluginLoadError
 from webagents.plugins.hookspecs import PROJECT, PluginSpecs
 
 __all__ = [
+    "BUILTIN_PLUGIN",
+    "DISTRIBUTION",
     "ENTRY_POINT_GROUP",
     "PluginInfo",
     "PluginRegistry",
@@ -34,6 +40,11 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "webagents"
+#: This project's distribution name on PyPI; the import package is ``webagents`` (the PyPI
+#: name ``webagents`` belongs to an unrelated project).
+DISTRIBUTION = "webagents-net"
+#: The name the built-in plugin is registered under.
+BUILTIN_PLUGIN = "webagents"
 _HOOKS = ("register_skills", "register_models", "register_tools")
 
 
@@ -44,7 +55,7 @@ def normalise_name(name: str) -> str:
 
 @dataclass(slots=True)
 class PluginInfo:
-    """What one plugin provides, for ``webagents plugins``."""
+    """What one plugin provides, for ``webagents plugins``. ``builtin``: shipped with webagents."""
 
     name: str
     distribution: str
@@ -53,12 +64,14 @@ class PluginInfo:
     models: list[str] = field(default_factory=list)
     tools: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
+    builtin: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "distribution": self.distribution,
             "version": self.version,
+            "builtin": self.builtin,
             "skills": self.skills,
             "models": self.models,
             "tools": self.tools,
@@ -74,54 +87,101 @@ class _Entry:
 
 
 class PluginRegistry:
-    """Skills, model providers and tools registered by plugins, by name."""
+    """Skills, model providers and tools registered by plugins, by name.
+
+    ``plugins`` holds the plugins registered from installed distributions or by ``register``;
+    ``builtins`` the built-in plugin. ``entry_points=False`` skips installed distributions
+    (the pytest fixture ``webagents_plugins`` makes such a registry); the built-in plugin is
+    registered either way.
+    """
 
     def __init__(self, *, entry_points: bool = True) -> None:
         self._manager = pluggy.PluginManager(PROJECT)
         self._manager.add_hookspecs(PluginSpecs)
         self._load_entry_points = entry_points
         self._loaded = False
+        self._builtins_registered = False
         self.skills: dict[str, _Entry] = {}
         self.models: dict[str, _Entry] = {}
         self.tools: dict[str, _Entry] = {}
         self.plugins: dict[str, PluginInfo] = {}
+        self.builtins: dict[str, PluginInfo] = {}
         self.errors: list[PluginLoadError] = []
 
     # loading -------------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load the installed plugins once; later calls do nothing."""
+        """Load the built-in and installed plugins once; later calls do nothing."""
         if self._loaded:
             return
         self._loaded = True
         if os.environ.get("WEBAGENTS_TRACE_PLUGINS") == "1":
             self._manager.trace.root.setwriter(lambda text: print(text, end="", file=sys.stderr))
             self._manager.enable_tracing()
-        if not self._load_entry_points:
+        self._register_builtins()
+        if self._load_entry_points:
+            self._load_installed(_wanted_plugins())
+
+    def _register_builtins(self) -> None:
+        """Register the built-in plugin, before any other (so it keeps its names)."""
+        if self._builtins_registered:
             return
-        wanted = _wanted_plugins()
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = entry_point.dist
-            dist_name = dist.metadata["Name"] if dist is not None else "<unknown>"
-            version = dist.version if dist is not None else "?"
-            if (
-                wanted is not None
-                and not {
-                    normalise_name(dist_name),
-                    normalise_name(entry_point.name),
-                }
-                & wanted
-            ):
-                continue
+        self._builtins_registered = True
+        from webagents import __version__
+        from webagents.plugins import builtin
+
+        try:
+            info = self._register(builtin, BUILTIN_PLUGIN, DISTRIBUTION, __version__, builtin=True)
+        except Exception as error:
+            self._failed(builtin.__name__, DISTRIBUTION, __version__, error)
+        else:
+            self.builtins[info.name] = info
+
+    def _load_installed(self, wanted: set[str] | None) -> None:
+        seen: set[str] = set()
+        for dist in importlib.metadata.distributions():
             try:
-                plugin = entry_point.load()
-                self.register(
-                    plugin, name=entry_point.name, distribution=dist_name, version=version
-                )
-            except Exception as error:
-                load_error = PluginLoadError(entry_point.value, dist_name, version, error)
-                load_error.__cause__ = error
-                self.errors.append(load_error)
+                entry_points = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+            except Exception as error:  # a malformed entry_points.txt
+                if _declares_group(dist):
+                    version = _metadata_field(dist, "Version") or "?"
+                    self._failed("entry_points.txt", _describe(dist), version, error)
+                continue
+            if not entry_points:
+                continue
+            dist_name = _metadata_field(dist, "Name")
+            version = _metadata_field(dist, "Version") or "?"
+            if dist_name is not None:
+                if normalise_name(dist_name) in seen:
+                    continue  # installed twice on sys.path: the first one wins, as for imports
+                seen.add(normalise_name(dist_name))
+            for entry_point in entry_points:
+                names = {normalise_name(entry_point.name), normalise_name(dist_name or "")}
+                if wanted is not None and not names & wanted:
+                    continue
+                if dist_name is None:
+                    problem = ValueError("its metadata has no Name field; reinstall it")
+                    self._failed(entry_point.value, _describe(dist), version, problem)
+                    continue
+                self._load_entry_point(entry_point, dist_name, version)
+
+    def _load_entry_point(
+        self, entry_point: importlib.metadata.EntryPoint, distribution: str, version: str
+    ) -> None:
+        try:
+            plugin = entry_point.load()
+            self.register(plugin, name=entry_point.name, distribution=distribution, version=version)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # SystemExit at import too: one plugin never ends us
+            self._failed(entry_point.value, distribution, version, error)
+
+    def _failed(
+        self, entry_point: str, distribution: str, version: str, error: BaseException
+    ) -> None:
+        load_error = PluginLoadError(entry_point, distribution, version, error)
+        load_error.__cause__ = error
+        self.errors.append(load_error)
 
     def register(
         self,
@@ -133,8 +193,22 @@ class PluginRegistry:
     ) -> PluginInfo:
         """Register a plugin object (a module or instance with ``@hookimpl`` functions) and run
         its hooks. Nothing is kept if it fails: misspelled hooks, duplicate names."""
+        self._register_builtins()  # first, so a plugin reusing a built-in name is the one refused
         plugin_name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
-        if plugin_name in self.plugins:
+        info = self._register(plugin, plugin_name, distribution or plugin_name, version)
+        self.plugins[plugin_name] = info
+        return info
+
+    def _register(
+        self,
+        plugin: object,
+        plugin_name: str,
+        distribution: str,
+        version: str,
+        *,
+        builtin: bool = False,
+    ) -> PluginInfo:
+        if plugin_name in self.plugins or plugin_name in self.builtins:
             raise ValueError(f"a plugin named {plugin_name!r} is already registered")
         try:
             hash(plugin)  # pluggy keeps plugins in sets
@@ -146,14 +220,13 @@ class PluginRegistry:
         self._manager.register(plugin, name=plugin_name)
         try:
             _check_hook_names(self._manager, plugin, plugin_name)
-            info = PluginInfo(plugin_name, distribution or plugin_name, version)
+            info = PluginInfo(plugin_name, distribution, version, builtin=builtin)
             staged = self._call_hooks(plugin, info)
         except BaseException:
             self._manager.unregister(plugin)
             raise
         for table, key, entry in staged:
             table[key] = entry
-        self.plugins[plugin_name] = info
         return info
 
     def _call_hooks(
@@ -234,6 +307,32 @@ def _wanted_plugins() -> set[str] | None:
     if value is None:
         return None
     return {normalise_name(part.strip()) for part in value.split(",") if part.strip()}
+
+
+def _metadata_field(dist: importlib.metadata.Distribution, name: str) -> str | None:
+    """A field of the distribution's metadata, or None when it is missing or unreadable."""
+    try:
+        values = dist.metadata.get_all(name) or []
+    except Exception:  # no METADATA file at all, or one that cannot be parsed
+        return None
+    return next((v.strip() for v in values if isinstance(v, str) and v.strip()), None)
+
+
+def _describe(dist: importlib.metadata.Distribution) -> str:
+    """The distribution's name or, without one, where its metadata is."""
+    name = _metadata_field(dist, "Name")
+    if name is not None:
+        return name
+    where = getattr(dist, "_path", None)  # PathDistribution's metadata directory
+    return f"<unnamed distribution at {where}>" if where else "<unnamed distribution>"
+
+
+def _declares_group(dist: importlib.metadata.Distribution) -> bool:
+    try:
+        text = dist.read_text("entry_points.txt") or ""
+    except Exception:
+        return False
+    return f"[{ENTRY_POINT_GROUP}]" in text
 
 
 def _check_hook_names(manager: pluggy.PluginManager, plugin: object, plugin_name: str) -> None:

@@ -10,7 +10,8 @@ import uuid
 from typing import Any
 
 import pytest
-from webagents_consult import Consultation, ConsultSkill
+import webagents_consult
+from webagents_consult import Consultation, ConsultConfig, ConsultSkill
 
 from webagents import AgentConfigError, BaseAgent
 from webagents.plugins import PluginRegistry, reset_plugin_registry
@@ -277,24 +278,24 @@ async def test_model_calls_consult_experts_during_a_run() -> None:
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"expert": {}}, "unknown key 'expert'; did you mean 'experts'?"),
-        ({"experts": ["finance"]}, "'experts' must map topics to agent names"),
-        ({"experts": {"finance": ""}}, "experts['finance']: the expert must be an agent name"),
-        ({"experts": {"": "x"}}, "topic '' must be a non-empty string"),
+        ({"expert": {}}, "expert: unknown key; did you mean 'experts'?"),
+        ({"experts": ["finance"]}, "experts: Input should be a valid dictionary"),
+        ({"experts": {"finance": ""}}, "experts.finance: Value error, must be a non-empty string"),
+        ({"experts": {"": "x"}}, "experts[''] (the key): Value error, must be a non-empty string"),
         (
             {"experts": {"Finance": "a", "finance": "b"}},
-            "topics 'Finance' and 'finance' are the same topic",
+            "experts: Value error, topics 'Finance' and 'finance' are the same topic",
         ),
-        ({"timeout": 0}, "'timeout' must be a positive number of seconds, got 0"),
-        ({"timeout": "30"}, "'timeout' must be a positive number"),
+        ({"timeout": 0}, "timeout: Input should be greater than 0"),
+        ({"timeout": "30"}, "timeout: Input should be a valid number"),
         (
             {"experts": {"finance": "finance-expert"}, "fallbacks": {"finance": ["b"]}},
-            "'finance' is no expert; fallbacks are keyed by expert agent name: "
-            "write 'finance-expert'",
+            "fallbacks: Value error, 'finance' is no expert; fallbacks are keyed by expert "
+            "agent name: write 'finance-expert'",
         ),
         (
             {"experts": {"finance": "finance-expert"}, "fallbacks": {"finance-expert": "b"}},
-            "fallbacks['finance-expert'] must be a list of agent names",
+            "fallbacks['finance-expert']: Input should be a valid list",
         ),
     ],
     ids=[
@@ -313,7 +314,34 @@ def test_bad_config_is_a_clear_error(config: dict[str, Any], expected: str) -> N
     with pytest.raises(AgentConfigError) as raised:
         ConsultSkill(config)
 
-    assert expected in str(raised.value)
+    message = str(raised.value)
+    assert message.startswith("ConsultSkill config is invalid: ")
+    assert expected in message
+
+
+def test_misspelled_key_fails_at_construction_naming_skill_and_field(
+    register_plugin: Any,
+) -> None:
+    config = {"experts": {"finance": "finance-expert"}, "timout": 5}
+    expected = (
+        "ConsultSkill config is invalid: timout: unknown key; did you mean 'timeout'? "
+        "Keys: experts, timeout, fallbacks, api_key"
+    )
+    with pytest.raises(AgentConfigError) as raised:
+        ConsultSkill(config)
+    assert str(raised.value) == expected
+    assert ConsultSkill.config_model is ConsultConfig
+
+    register_plugin(webagents_consult)  # by the registered name, in an agent: the same error
+    with pytest.raises(AgentConfigError) as raised:
+        BaseAgent(unique("bad-config"), skills={"c": {"name": "consult", "config": config}})
+    assert str(raised.value) == expected
+
+
+def test_api_key_never_appears_in_config_errors() -> None:
+    with pytest.raises(AgentConfigError) as raised:
+        ConsultSkill({"api_key": "sk-secret", "timeout": -1})
+    assert "sk-secret" not in str(raised.value)
 
 
 def test_config_reaches_the_internal_nli_skill() -> None:

@@ -1,7 +1,8 @@
 """webagents-consult: a ``consult_expert`` tool that asks expert agents by topic.
 
 Installed, it registers the skill ``consult``; for an expert map, pass an instance:
-``ConsultSkill({"experts": {"finance": "finance-expert"}, "timeout": 30, "fallbacks": {}})``.
+``ConsultSkill({"experts": {"finance": "finance-expert"}, "timeout": 30, "fallbacks": {}})``,
+validated by ``ConsultConfig`` (``ConsultSkill.config_model``) when the skill is built.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from webagents import hookimpl
-from webagents_consult.skill import Consultation, ConsultSkill, Status
+from webagents_consult.skill import Consultation, ConsultConfig, ConsultSkill, Status
 
-__all__ = ["ConsultSkill", "Consultation", "Status", "register_skills"]
+__all__ = ["ConsultConfig", "ConsultSkill", "Consultation", "Status", "register_skills"]
 
 __version__ = "0.1.0"
 

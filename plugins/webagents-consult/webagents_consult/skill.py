@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import difflib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeAlias
 
-from webagents import AgentConfigError, Skill, prompt, tool
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    ValidationInfo,
+    field_validator,
+)
+
+from webagents import Skill, prompt, tool
 from webagents.agents.skills.nli import NLISkill
 
-__all__ = ["ConsultSkill", "Consultation", "Status"]
+__all__ = ["ConsultConfig", "ConsultSkill", "Consultation", "Status"]
 
-CONFIG_KEYS: Final = ("experts", "timeout", "fallbacks", "api_key")
 DEFAULT_TIMEOUT: Final = 30.0
 
 Status: TypeAlias = Literal["answered", "no_expert", "unavailable"]
@@ -52,6 +59,63 @@ class Consultation:
         return data
 
 
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+NonBlank = Annotated[str, AfterValidator(_non_blank)]
+
+
+class ConsultConfig(BaseModel):
+    """``ConsultSkill``'s config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Topic -> expert agent name; topics match case-insensitively.
+    experts: dict[NonBlank, NonBlank] = Field(default_factory=dict)
+    #: Seconds per expert.
+    timeout: Annotated[StrictFloat, Field(gt=0)] = DEFAULT_TIMEOUT
+    #: Expert agent name -> backup agents, tried in order when the expert fails.
+    fallbacks: dict[str, list[NonBlank]] = Field(default_factory=dict)
+    #: Bearer token for remote experts.
+    api_key: str | None = None
+
+    @field_validator("experts")
+    @classmethod
+    def _distinct_topics(cls, experts: dict[str, str]) -> dict[str, str]:
+        spelled: dict[str, str] = {}
+        for topic in experts:
+            earlier = spelled.setdefault(_normalise(topic), topic)
+            if earlier != topic:
+                raise ValueError(
+                    f"topics {earlier!r} and {topic!r} are the same topic (topics are matched "
+                    f"case-insensitively); keep one"
+                )
+        return experts
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _keyed_by_expert(
+        cls, fallbacks: dict[str, list[str]], info: ValidationInfo
+    ) -> dict[str, list[str]]:
+        experts: dict[str, str] = info.data.get("experts", {})
+        names = set(experts.values())
+        by_topic = {_normalise(topic): agent for topic, agent in experts.items()}
+        for expert in fallbacks:
+            if expert in names:
+                continue
+            topic_expert = by_topic.get(_normalise(expert))
+            hint = (
+                f"fallbacks are keyed by expert agent name: write {topic_expert!r}"
+                if topic_expert is not None
+                else f"experts: {', '.join(sorted(names)) or 'none configured'}"
+            )
+            raise ValueError(f"{expert!r} is no expert; {hint}")
+        return fallbacks
+
+
 class ConsultSkill(Skill):
     """Consult expert agents (local or remote) by topic.
 
@@ -61,22 +125,17 @@ class ConsultSkill(Skill):
     ``api_key`` (bearer token for remote experts).
     """
 
+    config_model: ClassVar[type[ConsultConfig]] = ConsultConfig
+
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        for key in self.config:
-            if key not in CONFIG_KEYS:
-                close = difflib.get_close_matches(str(key), CONFIG_KEYS, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise AgentConfigError(
-                    f"ConsultSkill config: unknown key {key!r}{hint} "
-                    f"Config keys: {', '.join(CONFIG_KEYS)}"
-                )
-        self.experts: dict[str, str] = _parse_experts(self.config.get("experts", {}))
-        self.timeout: float = _parse_timeout(self.config.get("timeout", DEFAULT_TIMEOUT))
-        fallbacks = _parse_fallbacks(self.config.get("fallbacks", {}), self.experts)
+        super().__init__(config, **kwargs)  # validates config against ConsultConfig
+        settings: ConsultConfig = self.settings
+        self.experts: dict[str, str] = {_normalise(t): a for t, a in settings.experts.items()}
+        self.timeout: float = settings.timeout
+        fallbacks = {expert: list(backups) for expert, backups in settings.fallbacks.items()}
         nli_config: dict[str, Any] = {"timeout": self.timeout, "fallbacks": fallbacks}
-        if self.config.get("api_key") is not None:
-            nli_config["api_key"] = self.config["api_key"]
+        if settings.api_key is not None:
+            nli_config["api_key"] = settings.api_key
         self.nli = NLISkill(nli_config)
 
     @property
@@ -178,69 +237,3 @@ def _normalise(topic: str) -> str:
 def _check_question(question: str) -> None:
     if not question.strip():
         raise ValueError("the question is empty; write the full question for the expert")
-
-
-def _parse_experts(value: object) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise AgentConfigError(
-            f"ConsultSkill config: 'experts' must map topics to agent names, got "
-            f"{type(value).__name__}; write {{'experts': {{'finance': 'finance-expert'}}}}"
-        )
-    experts: dict[str, str] = {}
-    spelled: dict[str, str] = {}
-    for topic, agent in value.items():
-        if not isinstance(topic, str) or not topic.strip():
-            raise AgentConfigError(
-                f"ConsultSkill experts: topic {topic!r} must be a non-empty string"
-            )
-        if not isinstance(agent, str) or not agent.strip():
-            raise AgentConfigError(
-                f"ConsultSkill experts[{topic!r}]: the expert must be an agent name, got {agent!r}"
-            )
-        key = _normalise(topic)
-        if key in experts:
-            raise AgentConfigError(
-                f"ConsultSkill experts: topics {spelled[key]!r} and {topic!r} are the same topic "
-                f"(topics are matched case-insensitively); keep one"
-            )
-        experts[key], spelled[key] = agent, topic
-    return experts
-
-
-def _parse_timeout(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise AgentConfigError(
-            f"ConsultSkill config: 'timeout' must be a positive number of seconds, got {value!r}"
-        )
-    return float(value)
-
-
-def _parse_fallbacks(value: object, experts: Mapping[str, str]) -> dict[str, list[str]]:
-    if not isinstance(value, Mapping):
-        raise AgentConfigError(
-            f"ConsultSkill config: 'fallbacks' must map expert agent names to lists of backup "
-            f"agents, got {type(value).__name__}"
-        )
-    names = set(experts.values())
-    fallbacks: dict[str, list[str]] = {}
-    for expert, backups in value.items():
-        if expert not in names:
-            topic_expert = experts.get(_normalise(expert)) if isinstance(expert, str) else None
-            hint = (
-                f"; fallbacks are keyed by expert agent name: write {topic_expert!r}"
-                if topic_expert is not None
-                else f"; experts: {', '.join(sorted(names)) or 'none configured'}"
-            )
-            raise AgentConfigError(f"ConsultSkill fallbacks: {expert!r} is no expert{hint}")
-        if isinstance(backups, str) or not isinstance(backups, list | tuple):
-            raise AgentConfigError(
-                f"ConsultSkill fallbacks[{expert!r}] must be a list of agent names, got "
-                f"{backups!r}; write {{{expert!r}: ['backup-agent']}}"
-            )
-        if not all(isinstance(b, str) and b.strip() for b in backups):
-            raise AgentConfigError(
-                f"ConsultSkill fallbacks[{expert!r}]: every backup must be an agent name, got "
-                f"{list(backups)!r}"
-            )
-        fallbacks[expert] = list(backups)
-    return fallbacks

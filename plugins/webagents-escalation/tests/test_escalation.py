@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import webagents_escalation
 from webagents_escalation import (
+    EscalationConfig,
     EscalationSkill,
     InvalidTransition,
     TicketError,
@@ -451,13 +453,77 @@ def test_conversation_summary_keeps_the_latest_text_only() -> None:
 # configuration, default path and discovery -------------------------------------------------
 
 
-def test_bad_config_is_an_error_at_construction() -> None:
-    with pytest.raises(AgentConfigError, match="priority_keywords"):
-        EscalationSkill({"priority_keywords": {"urgent": "critical"}})
-    with pytest.raises(AgentConfigError, match="priority_keywords"):
-        EscalationSkill({"priority_keywords": ["urgent"]})
-    with pytest.raises(AgentConfigError, match="handoff_target"):
-        EscalationSkill({"handoff_target": 3})
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (
+            {"priority_keywords": {"urgent": "critical"}},
+            "priority_keywords.urgent: Input should be 'low', 'normal' or 'high'",
+        ),
+        ({"priority_keywords": ["urgent"]}, "priority_keywords: Input should be a valid dict"),
+        (
+            {"priority_keywords": {" ": "high"}},
+            "priority_keywords[' '] (the key): Value error, must",
+        ),
+        ({"handoff_target": 3}, "handoff_target: Value error, the human desk agent's name"),
+        (
+            {"handoff_target": ["desk", ""]},
+            "handoff_target: Value error, the human desk agent's name",
+        ),
+        ({"busy_timeout": 0}, "busy_timeout: Input should be greater than 0"),
+        ({"db": 3}, "db: Value error, the ticket file's path (a str or pathlib.Path); got 3"),
+    ],
+    ids=[
+        "unknown-priority",
+        "keywords-list",
+        "blank-keyword",
+        "target-int",
+        "blank-target",
+        "zero-timeout",
+        "db-int",
+    ],
+)
+def test_bad_config_is_an_error_at_construction(config: dict[str, Any], expected: str) -> None:
+    with pytest.raises(AgentConfigError) as raised:
+        EscalationSkill(config)
+    message = str(raised.value)
+    assert message.startswith("EscalationSkill config is invalid: ")
+    assert expected in message
+
+
+def test_misspelled_key_fails_at_construction_naming_skill_and_field(
+    register_plugin: Any, tmp_path: Path
+) -> None:
+    config = {"db": str(tmp_path / "t.db"), "handoff_targets": "human-desk"}
+    expected = (
+        "EscalationSkill config is invalid: handoff_targets: unknown key; did you mean "
+        "'handoff_target'? Keys: db, busy_timeout, priority_keywords, handoff_target"
+    )
+    with pytest.raises(AgentConfigError) as raised:
+        EscalationSkill(config)
+    assert str(raised.value) == expected
+    assert EscalationSkill.config_model is EscalationConfig
+
+    register_plugin(webagents_escalation)  # by the registered name, in an agent: the same error
+    with pytest.raises(AgentConfigError) as raised:
+        BaseAgent(unique("bad-config"), skills={"e": {"name": "escalation", "config": config}})
+    assert str(raised.value) == expected
+
+
+def test_config_reaches_the_queue_and_the_hook(tmp_path: Path) -> None:
+    skill = EscalationSkill(
+        {
+            "db": tmp_path / "desk.db",
+            "busy_timeout": 2,
+            "priority_keywords": {"urgent": "high"},
+            "handoff_target": ["desk-a", "desk-b"],
+        }
+    )
+    assert skill.queue.path == tmp_path / "desk.db"
+    assert skill.queue.busy_timeout == 2.0
+    assert skill.handoff_targets == {"desk-a", "desk-b"}
+    assert skill.priority_for("low", "this is URGENT") == "high"
+    assert isinstance(skill.settings, EscalationConfig)
 
 
 async def test_default_path_is_read_from_webagents_home_at_first_use(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from webagents import hookimpl
-from webagents_escalation.skill import EscalationSkill, conversation_summary
+from webagents_escalation.skill import EscalationConfig, EscalationSkill, conversation_summary
 from webagents_escalation.tickets import (
     PRIORITIES,
     STATUSES,
@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PRIORITIES",
     "STATUSES",
+    "EscalationConfig",
     "EscalationSkill",
     "InvalidTransition",
     "Priority",

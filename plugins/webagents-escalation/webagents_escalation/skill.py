@@ -4,21 +4,65 @@ the escalation data (why, from whom, the customer's open tickets, a conversation
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
-from webagents import AgentConfigError, Context, Skill, hook, tool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictFloat, field_validator
+
+from webagents import Context, Skill, hook, tool
 from webagents.messages import message_text
 from webagents_escalation.tickets import PRIORITIES, Priority, Ticket, TicketQueue
 
 if TYPE_CHECKING:
     from webagents import BaseAgent
 
-__all__ = ["EscalationSkill", "conversation_summary"]
+__all__ = ["EscalationConfig", "EscalationSkill", "conversation_summary"]
 
 _SUMMARY_MESSAGES: Final = 8
 _SUMMARY_CHARS: Final = 300
+
+
+def _non_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+NonBlank = Annotated[str, AfterValidator(_non_blank)]
+
+
+class EscalationConfig(BaseModel):
+    """``EscalationSkill``'s config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    #: The ticket file; None: ``tickets.db`` under ``$WEBAGENTS_HOME``, read on first use.
+    db: str | os.PathLike[str] | None = None
+    #: Seconds a write waits for another writer.
+    busy_timeout: Annotated[StrictFloat, Field(gt=0)] = 30.0
+    #: Keyword -> the priority it raises a ticket to, e.g. ``{"urgent": "high"}``.
+    priority_keywords: dict[NonBlank, Priority] = Field(default_factory=dict)
+    #: The human desk agent's name, or several names.
+    handoff_target: NonBlank | list[NonBlank] | None = None
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _path(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str | os.PathLike):
+            return value
+        raise ValueError(f"the ticket file's path (a str or pathlib.Path); got {value!r}")
+
+    @field_validator("handoff_target", mode="wrap")
+    @classmethod
+    def _agent_names(cls, value: Any, handler: Any) -> Any:
+        try:
+            return handler(value)
+        except ValueError:
+            raise ValueError(
+                f"the human desk agent's name, or a list of names; got {value!r}"
+            ) from None
 
 
 class EscalationSkill(Skill):
@@ -41,6 +85,8 @@ class EscalationSkill(Skill):
     list of names, that counts as the human desk).
     """
 
+    config_model: ClassVar[type[EscalationConfig]] = EscalationConfig
+
     def __init__(
         self,
         config: dict[str, Any] | None = None,
@@ -48,10 +94,15 @@ class EscalationSkill(Skill):
         scope: Literal["all", "owner", "admin"] = "all",
         dependencies: list[str] | None = None,
     ) -> None:
-        super().__init__(config, scope=scope, dependencies=dependencies)
-        self.priority_keywords = _keywords(self.config.get("priority_keywords"))
-        self.handoff_targets = _targets(self.config.get("handoff_target"))
-        self.queue = TicketQueue.from_config(self.config)
+        super().__init__(config, scope=scope, dependencies=dependencies)  # validates config
+        settings: EscalationConfig = self.settings
+        self.priority_keywords = [
+            (re.compile(rf"(?<!\w){re.escape(keyword.strip())}(?!\w)", re.IGNORECASE), priority)
+            for keyword, priority in settings.priority_keywords.items()
+        ]
+        targets = settings.handoff_target
+        self.handoff_targets = frozenset([targets] if isinstance(targets, str) else targets or ())
+        self.queue = TicketQueue(settings.db, busy_timeout=settings.busy_timeout)
 
     async def initialize(self, agent: BaseAgent) -> None:
         """Create the ticket file and schema before the agent's first run."""
@@ -195,37 +246,3 @@ def _describe(ticket: Ticket) -> str:
     if ticket.status == "assigned":
         return f"{head} is assigned: a support agent is working on it. Reason: {ticket.reason}"
     return f"{head} is closed. Resolution: {ticket.resolution}"
-
-
-def _keywords(value: object) -> list[tuple[re.Pattern[str], Priority]]:
-    if value is None:
-        return []
-    if not isinstance(value, Mapping):
-        raise AgentConfigError(
-            f"EscalationSkill config 'priority_keywords' maps a keyword to a priority, e.g. "
-            f'{{"urgent": "high"}}; got {value!r}'
-        )
-    compiled: list[tuple[re.Pattern[str], Priority]] = []
-    for keyword, priority in value.items():
-        if not isinstance(keyword, str) or not keyword.strip() or priority not in PRIORITIES:
-            raise AgentConfigError(
-                f"EscalationSkill config 'priority_keywords': {keyword!r}: {priority!r} must "
-                f"map a non-empty keyword to one of {', '.join(PRIORITIES)}"
-            )
-        pattern = re.compile(rf"(?<!\w){re.escape(keyword.strip())}(?!\w)", re.IGNORECASE)
-        compiled.append((pattern, priority))
-    return compiled
-
-
-def _targets(value: object) -> frozenset[str]:
-    if value is None:
-        return frozenset()
-    names = [value] if isinstance(value, str) else value
-    if not isinstance(names, list | tuple) or not all(
-        isinstance(n, str) and n.strip() for n in names
-    ):
-        raise AgentConfigError(
-            f"EscalationSkill config 'handoff_target' is the human desk agent's name (or a list "
-            f"of names); got {value!r}"
-        )
-    return frozenset(names)

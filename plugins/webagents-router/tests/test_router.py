@@ -9,7 +9,8 @@ import uuid
 from typing import Any
 
 import pytest
-from webagents_router import RouterSkill
+import webagents_router
+from webagents_router import RouterConfig, RouterSkill, RuleConfig
 
 from webagents import AgentConfigError, BaseAgent, Context, Skill, hook
 from webagents.events import HandoffTransfer
@@ -311,40 +312,47 @@ def test_match_reports_the_rule_without_a_run() -> None:
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"rule": []}, "unknown key 'rule'; did you mean 'rules'?"),
+        ({"rule": []}, "rule: unknown key; did you mean 'rules'? Keys: rules, default"),
         (
             {"rules": [{"target": "a", "keywords": ["x"]}, {"target": "b", "keyword": ["y"]}]},
-            "rules[1] (target 'b'): unknown key 'keyword'; did you mean 'keywords'?",
+            "rules[1].keyword: unknown key; did you mean 'keywords'? Keys: target, keywords,",
         ),
-        ({"rules": [{"keywords": ["x"]}]}, "rules[0]: missing 'target'; add 'target'"),
-        ({"rules": [{"target": " ", "keywords": ["x"]}]}, "rules[0]: 'target' must be"),
+        ({"rules": [{"keywords": ["x"]}]}, "rules[0].target: required, but missing"),
+        (
+            {"rules": [{"target": " ", "keywords": ["x"]}]},
+            "rules[0].target: Value error, must be a non-empty",
+        ),
         (
             {"rules": [{"target": "a", "keywords": ["x"]}, {"target": "b"}]},
-            "rules[1] (target 'b'): the rule has no keywords and no patterns",
+            "rules[1]: Value error, the rule has no keywords and no patterns",
         ),
         (
             {"rules": [{"target": "a", "keywords": [], "patterns": []}]},
-            "rules[0] (target 'a'): the rule has no keywords and no patterns",
+            "rules[0]: Value error, the rule has no keywords and no patterns",
         ),
         (
             {"rules": [{"target": "a", "keywords": "refund"}]},
-            "rules[0] (target 'a'): 'keywords' must be a list of strings, got 'refund'",
+            "rules[0].keywords: Input should be a valid list",
         ),
         (
             {"rules": [{"target": "a", "keywords": ["ok", ""]}]},
-            "rules[0] (target 'a'): 'keywords' holds ''",
+            "rules[0].keywords[1]: Value error, must be a non-empty string",
         ),
         (
             {"rules": [{"target": "a", "keywords": ["x"], "priority": "high"}]},
-            "'priority' must be an int",
+            "rules[0].priority: Input should be a valid integer",
+        ),
+        (
+            {"rules": [{"target": "a", "keywords": ["x"], "priority": True}]},
+            "rules[0].priority: Input should be a valid integer",
         ),
         (
             {"rules": [{"target": "a", "keywords": ["x"], "metadata": ["q"]}]},
-            "'metadata' must be a mapping",
+            "rules[0].metadata: Input should be a valid dictionary",
         ),
-        ({"rules": {"target": "a"}}, "'rules' must be a list of rule mappings"),
-        ({"rules": ["billing"]}, "rules[0] must be a mapping"),
-        ({"default": ""}, "'default' must be an agent name or None"),
+        ({"rules": {"target": "a"}}, "rules: Input should be a valid list"),
+        ({"rules": ["billing"]}, "rules[0]: Input should be a valid dictionary"),
+        ({"default": ""}, "default: Value error, must be a non-empty agent name"),
     ],
     ids=[
         "unknown-key",
@@ -356,6 +364,7 @@ def test_match_reports_the_rule_without_a_run() -> None:
         "keywords-string",
         "empty-keyword",
         "priority-type",
+        "priority-bool",
         "metadata-type",
         "rules-type",
         "rule-type",
@@ -366,7 +375,35 @@ def test_bad_config_is_a_clear_error(config: dict[str, Any], expected: str) -> N
     with pytest.raises(AgentConfigError) as raised:
         RouterSkill(config)
 
-    assert expected in str(raised.value)
+    message = str(raised.value)
+    assert message.startswith("RouterSkill config is invalid: ")
+    assert expected in message
+
+
+def test_misspelled_key_fails_at_construction_naming_skill_and_field(
+    register_plugin: Any,
+) -> None:
+    config = {"rules": [{"target": "billing", "keywords": ["invoice"], "priorty": 1}]}
+    expected = (
+        "RouterSkill config is invalid: rules[0].priorty: unknown key; did you mean "
+        "'priority'? Keys: target, keywords, patterns, priority, metadata, reason, case_sensitive"
+    )
+    with pytest.raises(AgentConfigError) as raised:
+        RouterSkill(config)
+    assert str(raised.value) == expected
+    assert RouterSkill.config_model is RouterConfig
+
+    register_plugin(webagents_router)  # by the registered name, in an agent: the same error
+    with pytest.raises(AgentConfigError) as raised:
+        BaseAgent(unique("bad-config"), skills={"r": {"name": "router", "config": config}})
+    assert str(raised.value) == expected
+
+
+def test_validated_config_is_kept_as_settings() -> None:
+    router = RouterSkill({"rules": [{"target": "billing", "keywords": ["invoice"]}]})
+    assert isinstance(router.settings, RouterConfig)
+    assert router.settings.rules[0] == RuleConfig(target="billing", keywords=["invoice"])
+    assert router.config == {"rules": [{"target": "billing", "keywords": ["invoice"]}]}
 
 
 def test_invalid_regex_names_the_rule_and_the_pattern() -> None:
@@ -381,7 +418,7 @@ def test_invalid_regex_names_the_rule_and_the_pattern() -> None:
         RouterSkill(config)
 
     message = str(raised.value)
-    assert "rules[1] (target 'b'): invalid regular expression 'order (#\\\\d+'" in message
+    assert "rules[1].patterns: Value error, invalid regular expression 'order (#\\\\d+'" in message
     assert "missing )" in message
 
 

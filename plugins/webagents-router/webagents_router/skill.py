@@ -2,28 +2,89 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Annotated, Any, ClassVar, Final
 
-from webagents import AgentConfigError, Context, Skill, handoff, hook
-
-__all__ = ["RouteMatch", "RouterSkill", "Rule"]
-
-CONFIG_KEYS: Final = ("rules", "default")
-RULE_KEYS: Final = (
-    "target",
-    "keywords",
-    "patterns",
-    "priority",
-    "metadata",
-    "reason",
-    "case_sensitive",
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
 )
+
+from webagents import Context, Skill, handoff, hook
+
+__all__ = ["RouteMatch", "RouterConfig", "RouterSkill", "Rule", "RuleConfig"]
+
 DEFAULT_PRIORITY: Final = 50
 CONTEXT_KEY: Final = "router_rule"
+
+
+def _agent_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must be a non-empty agent name")
+    return value
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+AgentName = Annotated[str, AfterValidator(_agent_name)]
+Text = Annotated[str, AfterValidator(_text)]
+
+
+class RuleConfig(BaseModel):
+    """One entry of ``rules``: where to route, and when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: AgentName
+    keywords: list[Text] = Field(default_factory=list)
+    patterns: list[Text] = Field(default_factory=list)
+    priority: StrictInt = DEFAULT_PRIORITY
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    reason: Text | None = None
+    case_sensitive: StrictBool = False
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(
+                    f"invalid regular expression {pattern!r}: {error}; fix the pattern (in JSON "
+                    f"and YAML double-quoted strings, write a backslash as \\\\)"
+                ) from None
+        return patterns
+
+    @model_validator(mode="after")
+    def _can_match(self) -> RuleConfig:
+        if not self.keywords and not self.patterns:
+            raise ValueError(
+                "the rule has no keywords and no patterns, so it can never match; add "
+                "'keywords': [...] or 'patterns': [...], or remove the rule"
+            )
+        return self
+
+
+class RouterConfig(BaseModel):
+    """``RouterSkill``'s config: ``rules`` and a ``default`` target."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[RuleConfig] = Field(default_factory=list)
+    default: AgentName | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +139,14 @@ class RouterSkill(Skill):
     None: the agent answers itself). Rules are tried by (priority, order); the first match wins.
     """
 
+    config_model: ClassVar[type[RouterConfig]] = RouterConfig
+
     def __init__(self, config: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(config, **kwargs)
-        _check_keys(self.config, CONFIG_KEYS, "RouterSkill config", "Config keys")
-        self.rules: tuple[Rule, ...] = _parse_rules(self.config.get("rules", []))
-        self.default: str | None = _parse_default(self.config.get("default"))
+        super().__init__(config, **kwargs)  # validates config against RouterConfig
+        settings: RouterConfig = self.settings
+        rules = [_rule(index, rule) for index, rule in enumerate(settings.rules)]
+        self.rules: tuple[Rule, ...] = tuple(sorted(rules, key=lambda r: (r.priority, r.index)))
+        self.default: str | None = settings.default
 
     def match(self, query: str) -> RouteMatch | None:
         """The route for ``query``: the first matching rule, else the default, else None."""
@@ -125,116 +189,20 @@ class RouterSkill(Skill):
         return context
 
 
-def _check_keys(data: Mapping[str, Any], allowed: tuple[str, ...], where: str, label: str) -> None:
-    for key in data:
-        if key in allowed:
-            continue
-        close = difflib.get_close_matches(str(key), allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise AgentConfigError(f"{where}: unknown key {key!r}{hint} {label}: {', '.join(allowed)}")
-
-
-def _parse_default(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise AgentConfigError(
-            f"RouterSkill config: 'default' must be an agent name or None, got {value!r}"
-        )
-    return value
-
-
-def _parse_rules(rules: object) -> tuple[Rule, ...]:
-    if not isinstance(rules, list | tuple):
-        raise AgentConfigError(
-            f"RouterSkill config: 'rules' must be a list of rule mappings, got "
-            f"{type(rules).__name__}; write {{'rules': [{{'target': 'billing', "
-            f"'keywords': ['invoice']}}]}}"
-        )
-    parsed = [_parse_rule(index, rule) for index, rule in enumerate(rules)]
-    return tuple(sorted(parsed, key=lambda rule: (rule.priority, rule.index)))
-
-
-def _parse_rule(index: int, rule: object) -> Rule:
-    where = f"RouterSkill rules[{index}]"
-    if not isinstance(rule, Mapping):
-        raise AgentConfigError(
-            f"{where} must be a mapping like {{'target': 'billing', 'keywords': ['invoice']}}, "
-            f"got {rule!r}"
-        )
-    target = rule.get("target")
-    if isinstance(target, str) and target.strip():
-        where = f"{where} (target {target!r})"
-    _check_keys(rule, RULE_KEYS, where, "Rule keys")
-    if target is None:
-        raise AgentConfigError(
-            f"{where}: missing 'target'; add 'target': '<agent name>' (the agent this rule "
-            f"hands the conversation to)"
-        )
-    if not isinstance(target, str) or not target.strip():
-        raise AgentConfigError(f"{where}: 'target' must be a non-empty agent name, got {target!r}")
-    case_sensitive = rule.get("case_sensitive", False)
-    if not isinstance(case_sensitive, bool):
-        raise AgentConfigError(
-            f"{where}: 'case_sensitive' must be true or false, got {case_sensitive!r}"
-        )
-    flags = 0 if case_sensitive else re.IGNORECASE
-    keywords = _strings(rule.get("keywords", []), "keywords", where, '["invoice", "refund"]')
-    patterns = _strings(rule.get("patterns", []), "patterns", where, '["\\\\border\\\\s+\\\\d+"]')
-    if not keywords and not patterns:
-        raise AgentConfigError(
-            f"{where}: the rule has no keywords and no patterns, so it can never match; add "
-            f"'keywords': [...] or 'patterns': [...], or remove the rule"
-        )
-    priority = rule.get("priority", DEFAULT_PRIORITY)
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise AgentConfigError(
-            f"{where}: 'priority' must be an int (lower is tried first), got {priority!r}"
-        )
-    metadata = rule.get("metadata", {})
-    if not isinstance(metadata, Mapping):
-        raise AgentConfigError(
-            f"{where}: 'metadata' must be a mapping (it becomes the handoff's metadata), "
-            f"got {metadata!r}"
-        )
-    reason = rule.get("reason")
-    if reason is not None and (not isinstance(reason, str) or not reason.strip()):
-        raise AgentConfigError(f"{where}: 'reason' must be a non-empty string, got {reason!r}")
+def _rule(index: int, config: RuleConfig) -> Rule:
+    flags = 0 if config.case_sensitive else re.IGNORECASE
     return Rule(
         index=index,
-        target=target,
-        keywords=tuple((keyword, _keyword_pattern(keyword, flags)) for keyword in keywords),
-        patterns=tuple(_compile(pattern, flags, where) for pattern in patterns),
-        priority=priority,
-        metadata=dict(metadata),
-        reason=reason,
+        target=config.target,
+        keywords=tuple((keyword, _keyword_pattern(keyword, flags)) for keyword in config.keywords),
+        patterns=tuple(re.compile(pattern, flags) for pattern in config.patterns),
+        priority=config.priority,
+        metadata=dict(config.metadata),
+        reason=config.reason,
     )
-
-
-def _strings(value: object, key: str, where: str, example: str) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise AgentConfigError(
-            f"{where}: {key!r} must be a list of strings, got {value!r}; write {example}"
-        )
-    for item in value:
-        if not isinstance(item, str) or not item.strip():
-            raise AgentConfigError(
-                f"{where}: {key!r} holds {item!r}; each entry must be a non-empty string"
-            )
-    return list(value)
 
 
 def _keyword_pattern(keyword: str, flags: int) -> re.Pattern[str]:
     """A keyword matches as a whole word (or phrase: any whitespace between its words)."""
     body = r"\s+".join(re.escape(word) for word in keyword.split())
     return re.compile(rf"(?<!\w){body}(?!\w)", flags)
-
-
-def _compile(pattern: str, flags: int, where: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern, flags)
-    except re.error as error:
-        raise AgentConfigError(
-            f"{where}: invalid regular expression {pattern!r} in 'patterns': {error}; fix the "
-            f"pattern (in JSON and YAML double-quoted strings, write a backslash as \\\\)"
-        ) from error

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -72,17 +75,100 @@ def _collect(cls: type) -> tuple[SkillMember, ...]:
 
 
 def validate_config(skill: type, model: type[Any], config: dict[str, Any]) -> Any:
-    """``config`` validated by the skill's ``config_model``; errors name skill and field."""
+    """``config`` validated by the skill's ``config_model``; errors name skill and field.
+
+    ``RouterSkill config is invalid: rules[1].keyword: unknown key; did you mean 'keywords'?``
+    """
     from pydantic import ValidationError
 
     try:
         return model.model_validate(config)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in issue['loc']) or '(config)'}: {issue['msg']}"
-            for issue in error.errors(include_url=False)
+            _config_problem(model, issue) for issue in error.errors(include_url=False)
         )
         raise AgentConfigError(f"{skill.__name__} config is invalid: {problems}") from None
+
+
+def _config_problem(model: type[Any], issue: Any) -> str:
+    """One validation error as ``path: message``, with the valid keys for an unknown one."""
+    loc = tuple(issue["loc"])
+    path = "".join(_path_part(part) for part in loc).lstrip(".") or "(config)"
+    message = str(issue["msg"])
+    if issue["type"] == "missing":
+        message = "required, but missing"
+    if issue["type"] == "extra_forbidden" and loc:
+        keys = _keys_at(model, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), keys, n=1)
+        message = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+        if keys:
+            message += f" Keys: {', '.join(keys)}"
+    return f"{path}: {message}"
+
+
+def _path_part(part: object) -> str:
+    """``rules[1].keyword``, ``experts['tax law']``; pydantic marks a bad dict key ``[key]``."""
+    if isinstance(part, int):
+        return f"[{part}]"
+    if part == "[key]":
+        return " (the key)"
+    text = str(part)
+    return f".{text}" if text.isidentifier() else f"[{text!r}]"
+
+
+def _keys_at(model: Any, path: tuple[Any, ...]) -> list[str]:
+    """The field names of the pydantic model reached by ``path`` from ``model`` (list
+    indexes skipped), or [] when the path leads elsewhere."""
+    current: Any = model
+    for part in path:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not isinstance(fields, dict) or part not in fields:
+            return []
+        current = _model_in(fields[part].annotation)
+    fields = getattr(current, "model_fields", None)
+    return list(fields) if isinstance(fields, dict) else []
+
+
+def _model_in(annotation: Any) -> type[Any] | None:
+    """The pydantic model in ``annotation`` (``Rule``, ``list[Rule]``, ``Rule | None``)."""
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+#: What ``Skill.__init__`` sets; a subclass whose ``__init__`` skips it lacks them.
+_INITIALISED = frozenset({"config", "settings", "scope", "dependencies", "agent", "skill_key"})
+
+#: The lifecycle methods the agent awaits, with the arguments it passes (after ``self``).
+_LIFECYCLE = {"initialize": ("agent",), "cleanup": ()}
+
+
+def _check_lifecycle_methods(cls: type) -> None:
+    """``initialize`` and ``cleanup`` are awaited: a plain ``def`` (or a wrong signature) is a
+    mistake that would otherwise surface in the middle of a run."""
+    for attr, args in _LIFECYCLE.items():
+        method = vars(cls).get(attr)
+        if method is None or not inspect.isfunction(method):
+            continue
+        shown = f"async def {attr}(self{''.join(', ' + a for a in args)})"
+        if not inspect.iscoroutinefunction(method):
+            raise DefinitionError(
+                f"{cls.__qualname__}.{attr} must be a coroutine: write `{shown}`; the agent "
+                f"awaits it once"
+            )
+        try:
+            inspect.signature(method).bind(None, *args)
+        except TypeError:
+            raise DefinitionError(
+                f"{cls.__qualname__}.{attr}{inspect.signature(method)} must take the arguments "
+                f"the agent passes: `{shown}`"
+            ) from None
 
 
 class Skill:
@@ -101,6 +187,7 @@ class Skill:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _check_lifecycle_methods(cls)
         cls.__webagents_members__ = _collect(cls)
 
     def __init__(
@@ -139,6 +226,13 @@ class Skill:
         """Called once when the agent is closed. Override to release resources."""
 
     def _attach(self, agent: BaseAgent, key: str) -> None:
+        if not _INITIALISED.issubset(vars(self)):
+            name = type(self).__name__
+            raise AgentConfigError(
+                f"skill {name} (skills[{key!r}] of agent {agent.name!r}) was not initialised: "
+                f"{name}.__init__ must call super().__init__(config) (passing scope= and "
+                f"dependencies= if it takes them) before it uses self.config"
+            )
         if self.agent is not None and self.agent is not agent:
             raise AgentConfigError(
                 f"skill {type(self).__name__} is already attached to agent "

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import ErrorDetails
 
+from webagents.agents.skills.decorators import check_context_parameter
 from webagents.context import Context
 from webagents.errors import DefinitionError, ToolArgumentsError
 
@@ -89,9 +90,13 @@ def _describe(error: ErrorDetails) -> str:
 
 
 def _is_context(hint: Any) -> bool:
-    """Whether ``hint`` is ``Context`` (or a subclass), possibly as ``Context | None``."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+    """Whether ``hint`` is ``Context`` (or a subclass), possibly as ``Context | None`` or
+    ``Annotated[Context, ...]``."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
         return any(_is_context(arg) for arg in typing.get_args(hint))
+    if origin is typing.Annotated:
+        return _is_context(typing.get_args(hint)[0])
     return isinstance(hint, type) and issubclass(hint, Context)
 
 
@@ -105,14 +110,16 @@ def function_schema(
     """Build the schema and argument validator of ``func``; done once, when a tool is collected.
 
     ``skip_first`` drops ``self`` from functions taken from a class body (bound methods have
-    already lost it). A parameter named ``context`` or annotated with ``Context`` is filled by
-    the runner, not the model, so it is left out of the schema and reported as
-    ``context_param``. Raises ``NameError`` while a string annotation cannot be resolved yet,
-    so callers can retry once the module is fully defined.
+    already lost it). A parameter annotated ``Context`` (any name) is filled by the runner, not
+    the model, so it is left out of the schema and reported as ``context_param``; the name
+    alone decides nothing: ``context: str`` is the model's argument, and an unannotated
+    ``context`` is a ``DefinitionError`` showing the fix. Raises ``NameError`` while a string
+    annotation cannot be resolved yet, so callers can retry once the module is fully defined.
     """
     import docstring_parser  # Deferred: only needed when tools are collected.
 
     qualname = getattr(func, "__qualname__", repr(func))
+    check_context_parameter(func)
     try:
         hints = typing.get_type_hints(func, include_extras=True)
     except NameError as exc:
@@ -136,7 +143,7 @@ def function_schema(
                 f"(e.g. `query: str, limit: int = 10`)"
             )
         hint = hints.get(param.name, Any)
-        if param.name == "context" or _is_context(hint):
+        if _is_context(hint):
             if context_param is not None:
                 raise DefinitionError(
                     f"tool {qualname} has two context parameters, {context_param!r} and "

@@ -1,0 +1,28 @@
+"""The built-in plugin: webagents' stock skills, registered by name like any installed plugin.
+
+Every ``PluginRegistry`` registers this module before anything else (whatever
+``WEBAGENTS_LOAD_PLUGINS`` says), so ``BaseAgent(skills={"pay": "payment"})`` works everywhere
+and a third-party plugin registering one of these names gets the usual duplicate-name error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from webagents.plugins.hookspecs import hookimpl
+
+__all__ = ["register_skills"]
+
+
+@hookimpl
+def register_skills(register: Callable[..., Any]) -> None:
+    """Register ``NLISkill``, ``DiscoverySkill`` and ``PaymentSkill`` as ``nli``, ``discovery``
+    and ``payment``. Their modules are imported here, when plugins load, not at import."""
+    from webagents.agents.skills.discovery import DiscoverySkill
+    from webagents.agents.skills.nli import NLISkill
+    from webagents.agents.skills.payment import PaymentSkill
+
+    register(NLISkill, name="nli")
+    register(DiscoverySkill, name="discovery")
+    register(PaymentSkill, name="payment")
