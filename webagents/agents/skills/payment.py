@@ -5,6 +5,9 @@ Every write runs in one ``BEGIN IMMEDIATE`` transaction on a connection of its o
 write lock serialises writers across threads and processes, the busy timeout makes a writer wait
 for that lock instead of failing, and a balance read inside the transaction cannot be raced by
 another charge. WAL mode lets readers proceed while a write is in progress.
+
+Idempotency keys belong to one user: the same key from two users names two operations.
+Whatever goes wrong with the file itself is a ``PaymentError`` naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from webagents.agents.skills.base import Skill
 from webagents.agents.skills.decorators import tool
@@ -26,9 +31,9 @@ from webagents.sqlite import SQLiteFile
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
 
-__all__ = ["Kind", "Ledger", "Money", "PaymentError", "PaymentSkill"]
+__all__ = ["Kind", "Ledger", "Money", "PaymentConfig", "PaymentError", "PaymentSkill"]
 
-Money: TypeAlias = Decimal | int | str
+Money: TypeAlias = Decimal | int | str | float
 Kind: TypeAlias = Literal["charge", "credit", "refund"]
 MICROS = 10**6
 _MAX_MICROS = 2**63 - 1  # the largest SQLite INTEGER; past it SQLite silently switches to REAL
@@ -60,31 +65,43 @@ _COLUMNS = "id, kind, amount_micros, description, idempotency_key, created_at, r
 
 
 class PaymentError(WebAgentsError, ValueError):
-    """A ledger rule was broken: a reused idempotency key, an unknown charge, an over-refund."""
+    """A ledger rule was broken (a bad amount, a reused idempotency key, an unknown charge, an
+    over-refund), or the ledger file cannot be used; then the message names the file."""
 
 
 def to_micros(amount: Money) -> int:
-    """Convert an amount to micro-units, rejecting anything that is not exact and positive."""
-    if isinstance(amount, float):
+    """Convert an amount to micro-units, rejecting anything that is not exact and positive.
+
+    A float is taken as the decimal it prints as (``0.1`` is ``Decimal("0.1")``), which is
+    what its writer meant; one that prints with more than 6 decimals (``0.1 + 0.2``) is
+    refused rather than silently rounded.
+    """
+    if isinstance(amount, bool) or not isinstance(amount, Decimal | int | str | float):
         raise TypeError(
-            f"amount {amount!r} is a float, which cannot hold money exactly; "
-            f"pass a Decimal or a str instead, e.g. Decimal('{amount}') or '{amount}'"
+            f"amount must be an int, str, Decimal or float, got {type(amount).__name__} "
+            f"{amount!r}; pass e.g. Decimal('12.50')"
         )
-    if isinstance(amount, bool) or not isinstance(amount, Decimal | int | str):
-        raise TypeError(f"amount must be a Decimal, int or str, got {type(amount).__name__}")
     try:
-        value = Decimal(amount)
+        value = Decimal(repr(amount)) if isinstance(amount, float) else Decimal(amount)
     except InvalidOperation:
-        raise ValueError(f"amount {amount!r} is not a number; pass e.g. '12.50'") from None
-    if not value.is_finite() or value <= 0:
-        raise ValueError(f"amount must be a positive number, got {amount!r}")
+        raise PaymentError(f"amount {amount!r} is not a number; pass e.g. '12.50'") from None
+    if value.is_nan():
+        raise PaymentError(f"amount {amount!r} is not a number; pass e.g. '12.50'")
+    if value.is_infinite():
+        raise PaymentError(f"amount {amount!r} is infinite; pass a finite amount, e.g. '12.50'")
+    if value <= 0:
+        raise PaymentError(f"amount {amount!r} is not positive; amounts must be above 0")
     if value > _MAX_AMOUNT:
-        raise ValueError(f"amount {value} is too large; the ledger holds at most {_MAX_AMOUNT}")
+        raise PaymentError(f"amount {value} is too large; the ledger holds at most {_MAX_AMOUNT}")
     # adjusted() < -6 is below 0.000001: rejected before Fraction builds a huge denominator
     if value.adjusted() < -6 or (micros := Fraction(value) * MICROS).denominator != 1:
-        raise ValueError(
-            f"amount {value} has more than 6 decimal places; round it first, "
-            f"e.g. amount.quantize(Decimal('0.000001'))"
+        example = (
+            "round(amount, 2)"
+            if isinstance(amount, float)
+            else ("amount.quantize(Decimal('0.01'))")
+        )
+        raise PaymentError(
+            f"amount {amount!r} has more than 6 decimal places; round it first, e.g. {example}"
         )
     return int(micros)
 
@@ -97,8 +114,13 @@ def from_micros(micros: int) -> Decimal:
 
 
 def _check_name(value: object, what: str, *, optional: bool = False) -> None:
-    if (value is not None or not optional) and (not isinstance(value, str) or not value):
+    if (value is not None or not optional) and (not isinstance(value, str) or not value.strip()):
         raise TypeError(f"{what} must be a non-empty str, got {value!r}")
+
+
+def is_anonymous(user_id: object) -> bool:
+    """No one to charge: ``user_id`` None, empty or blank (a run without a ``user_id``)."""
+    return user_id is None or (isinstance(user_id, str) and not user_id.strip())
 
 
 class Ledger:
@@ -116,6 +138,7 @@ class Ledger:
             default_name="ledger.db",
             busy_timeout=busy_timeout,
             busy_error=PaymentError,
+            error=PaymentError,
         )
 
     @property
@@ -150,9 +173,14 @@ class Ledger:
         A charge the balance does not cover is declined and leaves no trace, so retrying its
         key later is a fresh attempt. A refund names its charge by ``charge_key``; an amount of
         None refunds what is left of it, and refunds never add up to more than the charge.
-        Replaying a ``key`` returns the first outcome. Checks and writes share one BEGIN
+        Replaying a user's ``key`` returns the first outcome. Checks and writes share one BEGIN
         IMMEDIATE transaction, so no other writer can slip in between them.
         """
+        if amount is None and kind != "refund":
+            raise TypeError(
+                f"a {kind} needs an amount (an int, str, Decimal or float), got None; only a "
+                f"refund may leave it out"
+            )
         micros = None if amount is None else to_micros(amount)
         _check_name(user_id, "user_id")
         _check_name(key, "idempotency_key", optional=True)
@@ -162,7 +190,7 @@ class Ledger:
             if kind == "refund":
                 charge_id, left = self._refundable(conn, user_id, charge_key)
             if key is not None:
-                replayed = self._replay(conn, key, (user_id, kind, charge_id), micros)
+                replayed = self._replay(conn, user_id, key, (kind, charge_id), micros)
                 if replayed is not None:
                     return from_micros(replayed)
             if kind == "refund":
@@ -172,8 +200,7 @@ class Ledger:
                         f"cannot refund {wanted} of charge {charge_key!r}: at most "
                         f"{from_micros(left)} of it is left to refund"
                     )
-            elif micros is None:
-                raise TypeError(f"a {kind} needs an amount; only a refund may leave it out")
+            assert micros is not None  # only a refund may leave it out, checked above
             balance = self._balance(conn, user_id)
             new_balance = balance - micros if kind == "charge" else balance + micros
             if new_balance < 0:
@@ -212,27 +239,34 @@ class Ledger:
 
     @staticmethod
     def _replay(
-        conn: sqlite3.Connection, key: str, first: tuple[str, str, int | None], micros: int | None
+        conn: sqlite3.Connection,
+        user_id: str,
+        key: str,
+        first: tuple[str, int | None],
+        micros: int | None,
     ) -> int | None:
-        """The balance after the operation first made with ``key``; None if the key is new.
+        """The balance after the operation ``user_id`` first made with ``key``; None if the
+        key is new for this user.
 
-        A key names one operation (user, kind, charge refunded, amount). Reusing it for another
-        is a caller bug, so it raises rather than guess which of the two was meant.
+        Keys are per user: two users' operations never meet here, so neither a conflict nor
+        its error can reveal another user's ids or amounts. A key names one operation (kind,
+        charge refunded, amount); reusing it for another is a caller bug, so it raises rather
+        than guess which of the two was meant.
         """
         row = conn.execute(
-            "SELECT user_id, kind, refunds, amount_micros, balance_after_micros "
-            "FROM transactions WHERE idempotency_key = ? ORDER BY id LIMIT 1",
-            (key,),
+            "SELECT kind, refunds, amount_micros, balance_after_micros FROM transactions "
+            "WHERE user_id = ? AND idempotency_key = ?",
+            (user_id, key),
         ).fetchone()
         if row is None:
             return None
-        if tuple(row[:3]) != first or micros not in (None, row[3]):
+        if tuple(row[:2]) != first or micros not in (None, row[2]):
             raise PaymentError(
-                f"idempotency key {key!r} was already used for a {row[1]} of "
-                f"{from_micros(row[3])} for user {row[0]!r}; a retry must repeat that exact "
-                f"{row[1]}, so give a new operation a new key"
+                f"idempotency key {key!r} was already used by this user for a {row[0]} of "
+                f"{from_micros(row[2])}; a retry must repeat that exact {row[0]}, so give a "
+                f"new operation a new key"
             )
-        return int(row[4])
+        return int(row[3])
 
     def balance(self, user_id: str) -> Decimal:
         """The balance of ``user_id``; 0 for a user the ledger has never seen."""
@@ -262,6 +296,32 @@ class Ledger:
         ]
 
 
+class PaymentConfig(BaseModel):
+    """``PaymentSkill`` config; unknown keys are errors, so a misspelt key is not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The ledger file; None: ``ledger.db`` under ``$WEBAGENTS_HOME``, read on first use.
+    db: Path | None = None
+    #: Seconds a write waits for another writer before failing with a PaymentError.
+    busy_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False, strict=True)
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _a_file_path(cls, value: object) -> object:
+        # The value is not echoed: a database URL may carry a password.
+        if isinstance(value, str) and "://" in value:
+            raise ValueError("must be a file path; database URLs are not supported")
+        if isinstance(value, str) and value.strip() in ("", ":memory:"):
+            raise ValueError(
+                "must be a file path (each operation opens its own connection, so an "
+                "in-memory database would be empty every time), e.g. 'ledger.db'"
+            )
+        if value is not None and not isinstance(value, str | os.PathLike):
+            raise ValueError(f"must be a file path (a str or Path), got {type(value).__name__}")
+        return value
+
+
 class PaymentSkill(Skill):
     """User balances: charge, credit and refund from code; the model may only read a balance.
 
@@ -269,12 +329,15 @@ class PaymentSkill(Skill):
     reaches it (a user, a web page, another agent), so only code that has decided a charge is
     due moves money, and the model gets the read-only ``check_balance``.
 
-    Config: ``db``, the ledger file (default ``ledger.db`` in ``$WEBAGENTS_HOME``, itself
-    defaulting to ``~/.webagents``, read on first use); ``busy_timeout``, the seconds a write
-    waits for another writer (default 30). The async methods run the blocking SQLite work in a
-    thread, so the event loop keeps serving other runs meanwhile.
+    Config (``PaymentConfig``, checked at construction): ``db``, the ledger file (default
+    ``ledger.db`` in ``$WEBAGENTS_HOME``, itself defaulting to ``~/.webagents``, read on first
+    use); ``busy_timeout``, the seconds a write waits for another writer (default 30). The
+    async methods run the blocking SQLite work in a thread, so the event loop keeps serving
+    other runs meanwhile.
     """
 
+    config_model: ClassVar[type[Any] | None] = PaymentConfig
+    settings: PaymentConfig
     _ledger: Ledger | None = None
 
     @property
@@ -285,8 +348,7 @@ class PaymentSkill(Skill):
         since SQLite's locks, not this object, keep the ledger consistent.
         """
         if self._ledger is None:
-            timeout = float(self.config.get("busy_timeout", 30.0))
-            self._ledger = Ledger(self.config.get("db"), busy_timeout=timeout)
+            self._ledger = Ledger(self.settings.db, busy_timeout=self.settings.busy_timeout)
         return self._ledger
 
     async def initialize(self, agent: BaseAgent) -> None:
@@ -298,12 +360,23 @@ class PaymentSkill(Skill):
         self._ledger = None
 
     async def charge_user(
-        self, user_id: str, amount: Money, description: str = "", idempotency_key: str | None = None
+        self,
+        user_id: str | None,
+        amount: Money,
+        description: str = "",
+        idempotency_key: str | None = None,
     ) -> bool:
-        """Charge ``amount``; False, with nothing recorded, if the balance does not cover it.
+        """Charge ``amount``; False, with nothing recorded, if the balance does not cover it
+        or there is no one to charge (``user_id`` None or empty: a run without a user).
 
         Retrying with the same ``idempotency_key`` charges at most once; see ``Ledger.post``.
+        A bad amount raises even for an anonymous caller, so the bug shows in every test.
         """
+        if is_anonymous(user_id):
+            to_micros(amount)
+            _check_name(idempotency_key, "idempotency_key", optional=True)
+            return False
+        assert user_id is not None  # for mypy: is_anonymous(None) is True
         ledger = self.ledger
         new_balance = await asyncio.to_thread(
             ledger.post, "charge", user_id, amount, description, idempotency_key
