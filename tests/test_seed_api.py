@@ -806,6 +806,53 @@ async def test_free_handoff_charges_nothing(ledger_home: Any) -> None:
     assert await paid.payment.get_balance("carol") == 1
 
 
+class FloatPricedHandoffSkill(PaidHandoffSkill):
+    """The seed's skill with the cost a user would most likely compute: a float."""
+
+    def get_agent_cost(self, target: str) -> float:  # type: ignore[override]
+        return float(get_registry().resolve(target).metadata["price"])
+
+
+async def test_paid_handoff_with_a_float_cost_charges_the_decimal_it_prints_as(
+    ledger_home: Any,
+) -> None:
+    premium, _ = expert(uniq("premium-analyst"), "Premium insight.", metadata={"price": 0.1})
+    paid = FloatPricedHandoffSkill()
+    await paid.payment.credit("dana", 0.3)
+    outcomes = []
+    for _ in range(4):  # 0.3 covers three charges of 0.1 exactly, not two (as floats would)
+        model = ScriptedModel([transfer(premium.name, "expert"), text("Free overview.")])
+        front = BaseAgent(uniq("front"), model=model, skills={"paid": paid}, handoffs=[premium])
+        result = await front.run("Analyse my portfolio risk", user_id="dana")
+        outcomes.append((result.content, result.handoffs[0].success))
+        paid = FloatPricedHandoffSkill()  # a skill belongs to one agent
+
+    assert outcomes == [("Premium insight.", True)] * 3 + [("Free overview.", False)]
+    assert await paid.payment.get_balance("dana") == 0
+    charges = [t for t in await paid.payment.transactions("dana") if t["kind"] == "charge"]
+    assert [t["amount"] for t in charges] == [Decimal("0.1")] * 3
+
+
+@pytest.mark.parametrize("skill_class", [PaidHandoffSkill, FloatPricedHandoffSkill])
+async def test_paid_handoff_without_a_user_is_vetoed(
+    ledger_home: Any, skill_class: type[PaidHandoffSkill]
+) -> None:
+    premium, premium_model = expert(uniq("premium-analyst"), "unused", metadata={"price": 2.5})
+    paid = skill_class()
+    model = ScriptedModel([transfer(premium.name, "expert"), text("Please sign in first.")])
+    front = BaseAgent(uniq("front"), model=model, skills={"paid": paid}, handoffs=[premium])
+
+    result = await front.run("Analyse my portfolio risk")  # no user_id: peer_user_id is None
+
+    assert (result.agent, result.content) == (front.name, "Please sign in first.")
+    [record] = result.handoffs
+    assert record.success is False
+    assert "Payment required for premium agent" in (record.error or "")
+    assert premium_model.requests == []
+    ledger = ledger_home / "ledger.db"
+    assert not ledger.exists() or await paid.payment.transactions("anyone") == []
+
+
 # ============================================================================================
 # ## Error Handling / ### Handoff Failures
 # ============================================================================================
