@@ -95,11 +95,12 @@ def to_micros(amount: Money) -> int:
         raise PaymentError(f"amount {value} is too large; the ledger holds at most {_MAX_AMOUNT}")
     # adjusted() < -6 is below 0.000001: rejected before Fraction builds a huge denominator
     if value.adjusted() < -6 or (micros := Fraction(value) * MICROS).denominator != 1:
-        example = (
-            "round(amount, 2)"
-            if isinstance(amount, float)
-            else ("amount.quantize(Decimal('0.01'))")
-        )
+        if isinstance(amount, float):
+            example = "round(amount, 2)"
+        elif isinstance(amount, Decimal):
+            example = "amount.quantize(Decimal('0.01'))"
+        else:
+            example = "Decimal(amount).quantize(Decimal('0.01'))"
         raise PaymentError(
             f"amount {amount!r} has more than 6 decimal places; round it first, e.g. {example}"
         )
