@@ -397,11 +397,13 @@ async def test_check_balance_tool_reads_peer_user(skill: PaymentSkill) -> None:
         assert await skill.check_balance() == "The balance of user u1 is 12.5."
     finally:
         current_context.reset(token)
-    token = current_context.set(Context(agent_name="a", messages=[], run_id="r"))
-    try:
-        assert "No user is signed in" in await skill.check_balance()
-    finally:
-        current_context.reset(token)
+    for anonymous in (None, ""):
+        context = Context(agent_name="a", messages=[], run_id="r", peer_user_id=anonymous)
+        token = current_context.set(context)
+        try:
+            assert "No user is signed in" in await skill.check_balance()
+        finally:
+            current_context.reset(token)
 
 
 def test_only_check_balance_is_a_tool() -> None:

@@ -425,7 +425,7 @@ class PaymentSkill(Skill):
     async def check_balance(self) -> str:
         """Tell the user you are talking to how much money is on their account."""
         user_id = self.get_context().peer_user_id
-        if user_id is None:
+        if user_id is None or is_anonymous(user_id):
             return "No user is signed in to this conversation, so there is no balance to show."
         balance = await self.get_balance(user_id)
         return f"The balance of user {user_id} is {balance:f}."
