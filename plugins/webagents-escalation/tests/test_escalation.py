@@ -585,3 +585,11 @@ def test_agents_accept_the_registered_skill_name(
         reset_plugin_registry(previous)
     assert isinstance(agent.skills["escalation"], EscalationSkill)
     assert {"escalate_to_human", "ticket_status"} <= set(agent.capabilities.tools)
+
+
+def test_an_unusable_ticket_file_is_a_ticket_error_naming_it(tmp_path: Path) -> None:
+    in_the_way = tmp_path / "tickets.db"
+    in_the_way.mkdir()  # a directory where the database file should be
+
+    with pytest.raises(TicketError, match="tickets.db"):
+        TicketQueue(in_the_way).open()

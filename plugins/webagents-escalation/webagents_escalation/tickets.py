@@ -183,6 +183,7 @@ class TicketQueue:
             default_name="tickets.db",
             busy_timeout=busy_timeout,
             busy_error=TicketError,
+            error=TicketError,
         )
 
     @classmethod
