@@ -277,7 +277,7 @@ async def test_a_failing_local_agent_is_one_line_and_the_details_go_to_the_log(
     with caplog.at_level(logging.WARNING, logger="webagents"):
         outcome = await NLISkill().query_agent(broken.name, "hello?")
 
-    assert outcome["error"] == f"agent '{broken.name}' failed: ModelError"
+    assert outcome["error"] == f"agent '{broken.name}' failed: ModelError (HTTP 500)"
     [record] = [r for r in caplog.records if r.name == "webagents.agents.skills.nli"]
     assert record.exc_info is not None and "sk-live-123" in str(record.exc_info[1])
 
