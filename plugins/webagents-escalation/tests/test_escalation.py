@@ -591,5 +591,5 @@ def test_an_unusable_ticket_file_is_a_ticket_error_naming_it(tmp_path: Path) -> 
     in_the_way = tmp_path / "tickets.db"
     in_the_way.mkdir()  # a directory where the database file should be
 
-    with pytest.raises(TicketError, match="tickets.db"):
+    with pytest.raises(TicketError, match=r"tickets\.db"):
         TicketQueue(in_the_way).open()
