@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -18,15 +18,9 @@ CUSTOMER_SERVICE = ROOT / "examples" / "customer_service.py"
 
 
 @pytest.fixture
-def customer_service(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The example imported from its path, with no OpenAI key (so it runs offline)."""
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    spec = importlib.util.spec_from_file_location("customer_service_example", CUSTOMER_SERVICE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def customer_service(load_example: Callable[[str], ModuleType]) -> ModuleType:
+    """The example imported from its path, offline."""
+    return load_example("customer_service")
 
 
 def test_customer_service_routes_hands_off_and_falls_back(

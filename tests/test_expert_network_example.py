@@ -3,10 +3,10 @@ remote expert over real HTTP with a local fallback, and a slipped-in URL refused
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -17,14 +17,9 @@ EXAMPLE = ROOT / "examples" / "expert_network.py"
 
 
 @pytest.fixture
-def expert_network(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    spec = importlib.util.spec_from_file_location("expert_network_example", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def expert_network(load_example: Callable[[str], ModuleType]) -> ModuleType:
+    """The example imported from its path, offline."""
+    return load_example("expert_network")
 
 
 def test_the_desk_consults_experts_falls_back_and_refuses_a_slipped_in_url(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -32,14 +32,9 @@ def run_script(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def paid_expert(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    spec = importlib.util.spec_from_file_location("paid_expert_example", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def paid_expert(load_example: Callable[[str], ModuleType]) -> ModuleType:
+    """The example imported from its path, offline."""
+    return load_example("paid_expert")
 
 
 def test_the_script_runs_and_prints_the_turns_and_statements(tmp_path: Path) -> None:

@@ -60,18 +60,12 @@ for _name in ("BaseAgent", "Skill", "Context", "RunResult", "HandoffRecord"):
     globals()[_name].__module__ = "webagents"
 del _name
 
-# The stock skills load on first use: PaymentSkill brings sqlite3, NLISkill httpx.
-_STOCK_SKILLS = {
-    "DiscoverySkill": "webagents.agents.skills.discovery",
-    "NLISkill": "webagents.agents.skills.nli",
-    "PaymentSkill": "webagents.agents.skills.payment",
-}
-
 
 def __getattr__(name: str) -> Any:
-    module = _STOCK_SKILLS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'webagents' has no attribute {name!r}")
-    import importlib
+    # The stock skills load on first use (PaymentSkill brings sqlite3, NLISkill httpx),
+    # through the package that owns them.
+    if name in ("DiscoverySkill", "NLISkill", "PaymentSkill"):
+        from webagents.agents import skills
 
-    return getattr(importlib.import_module(module), name)
+        return getattr(skills, name)
+    raise AttributeError(f"module 'webagents' has no attribute {name!r}")

@@ -34,8 +34,6 @@ from webagents.events import (
     HandoffFailed,
     HandoffTransfer,
     TextWithdrawn,
-    ToolCallEvent,
-    ToolResultEvent,
 )
 from webagents.messages import context_message
 
@@ -144,34 +142,22 @@ async def transfer_call(
     target = agent.target_for_tool(transfer.name)
     assert target is not None
     reason = _reason_argument(transfer.arguments) or f"{agent.name} chose {target}"
-    transfer_message = tool_message(transfer, "")
+    transfer_message: dict[str, Any] | None = None
     for call in calls:
-        run.emit(
-            ToolCallEvent,
-            agent=agent.name,
-            call_id=call.id,
-            name=call.name,
-            arguments=call.arguments,
-        )
+        run.tool_called(agent, call)
         if call is transfer:
+            # Answered when the handoff's outcome is known: transferred, or failed and why.
+            transfer_message = tool_message(call, "")
             run.append(view, transfer_message)
-            continue
-        if agent.target_for_tool(call.name) is not None:
+        elif agent.target_for_tool(call.name) is not None:
             text = f"Not performed: one transfer per turn, and {target} was chosen first."
+            run.tool_answered(agent, view, call, text, True)
         else:
             text = (
                 f"Not run: a transfer to {target} was requested in the same turn; "
                 "call this tool again if it is still needed."
             )
-        run.append(view, tool_message(call, text))
-        run.emit(
-            ToolResultEvent,
-            agent=agent.name,
-            call_id=call.id,
-            name=call.name,
-            output=text,
-            is_error=True,
-        )
+            run.tool_answered(agent, view, call, text, True)
     decision = Decision(target, reason, {}, "llm")
     return await start_handoff(run, step, decision, turns_left, transfer_message)
 

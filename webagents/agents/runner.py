@@ -52,7 +52,13 @@ from webagents.events import (
     ToolResultEvent,
 )
 from webagents.messages import context_message, latest_user_text, normalise_messages
-from webagents.models.base import ModelRequest, ModelResponse, Usage, with_unique_call_ids
+from webagents.models.base import (
+    ModelRequest,
+    ModelResponse,
+    ToolCall,
+    Usage,
+    with_unique_call_ids,
+)
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent, Messages
@@ -345,24 +351,38 @@ class Run:
                     turns, granted = 1, True
                 continue
             for call in calls:
-                self.emit(
-                    ToolCallEvent,
-                    agent=agent.name,
-                    call_id=call.id,
-                    name=call.name,
-                    arguments=call.arguments,
-                )
+                self.tool_called(agent, call)
                 output, is_error = await run_tool(self, agent, call)
-                self.append(view, tool_message(call, output))
-                self.emit(
-                    ToolResultEvent,
-                    agent=agent.name,
-                    call_id=call.id,
-                    name=call.name,
-                    output=output,
-                    is_error=is_error,
-                )
+                self.tool_answered(agent, view, call, output, is_error)
         raise MaxTurnsExceeded(agent.name, agent.max_turns)
+
+    def tool_called(self, agent: BaseAgent, call: ToolCall) -> None:
+        self.emit(
+            ToolCallEvent,
+            agent=agent.name,
+            call_id=call.id,
+            name=call.name,
+            arguments=call.arguments,
+        )
+
+    def tool_answered(
+        self,
+        agent: BaseAgent,
+        view: list[dict[str, Any]],
+        call: ToolCall,
+        output: str,
+        is_error: bool,
+    ) -> None:
+        """Answer ``call`` in the transcript and report it."""
+        self.append(view, tool_message(call, output))
+        self.emit(
+            ToolResultEvent,
+            agent=agent.name,
+            call_id=call.id,
+            name=call.name,
+            output=output,
+            is_error=is_error,
+        )
 
     async def call_model(self, agent: BaseAgent, messages: list[dict[str, Any]]) -> ModelResponse:
         """One model call (streamed when the run streams), its ids checked and its usage
