@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,3 +30,25 @@ def load_example(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]
         return module
 
     return load
+
+
+@pytest.fixture
+def run_example() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``run_example("customer_service", *args)`` runs ``examples/customer_service.py`` in a
+    fresh interpreter with warnings as errors and no OpenAI settings (offline)."""
+
+    def run(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        env["PYTHONIOENCODING"] = "utf-8"
+        return subprocess.run(
+            [sys.executable, "-W", "error", str(EXAMPLES / f"{name}.py"), *args],
+            cwd=EXAMPLES.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=120,
+            check=False,
+        )
+
+    return run

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -155,18 +153,10 @@ def test_offline_llm_routes_by_the_offered_tools_not_by_script(
     assert "tool_calls" not in reply
 
 
-def test_customer_service_script_runs_offline() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    env["PYTHONIOENCODING"] = "utf-8"
-    done = subprocess.run(
-        [sys.executable, "-W", "error", str(CUSTOMER_SERVICE)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-    )
+def test_customer_service_script_runs_offline(
+    run_example: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    done = run_example("customer_service")
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     out = done.stdout

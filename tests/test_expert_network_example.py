@@ -3,9 +3,7 @@ remote expert over real HTTP with a local fallback, and a slipped-in URL refused
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -53,18 +51,10 @@ def test_the_desk_consults_experts_falls_back_and_refuses_a_slipped_in_url(
     assert outsider_requests == 0
 
 
-def test_the_script_runs_offline() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-    env["PYTHONIOENCODING"] = "utf-8"
-    done = subprocess.run(
-        [sys.executable, "-W", "error", str(EXAMPLE)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-    )
+def test_the_script_runs_offline(
+    run_example: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    done = run_example("expert_network")
 
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""

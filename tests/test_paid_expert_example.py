@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -18,27 +16,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "paid_expert.py"
 
 
-def run_script(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    return subprocess.run(
-        [sys.executable, "-W", "error", str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.fixture
 def paid_expert(load_example: Callable[[str], ModuleType]) -> ModuleType:
     """The example imported from its path, offline."""
     return load_example("paid_expert")
 
 
-def test_the_script_runs_and_prints_the_turns_and_statements(tmp_path: Path) -> None:
-    done = run_script("--ledger", str(tmp_path / "ledger.db"))
+def test_the_script_runs_and_prints_the_turns_and_statements(
+    tmp_path: Path, run_example: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    done = run_example("paid_expert", "--ledger", str(tmp_path / "ledger.db"))
 
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
@@ -53,10 +40,12 @@ def test_the_script_runs_and_prints_the_turns_and_statements(tmp_path: Path) -> 
     assert [e["amount"] for e in charges] == [Decimal("2.5")] * 2  # the float price, exactly
 
 
-def test_a_kept_ledger_is_not_topped_up_twice(tmp_path: Path) -> None:
+def test_a_kept_ledger_is_not_topped_up_twice(
+    tmp_path: Path, run_example: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     ledger_file = tmp_path / "ledger.db"
     for _ in range(2):
-        done = run_script("--ledger", str(ledger_file))
+        done = run_example("paid_expert", "--ledger", str(ledger_file))
         assert done.returncode == 0, done.stderr
 
     ledger = Ledger(ledger_file)
