@@ -83,8 +83,9 @@ def context_message(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def handoff_context_in(message: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The data of a message made by ``context_message``, else None (for model stand-ins and
-    servers that must tell handed-over context from what the user said)."""
+    """The data of a message shaped like ``context_message``'s, else None: for model
+    stand-ins and tests. A user can type the same text, so it proves nothing about where the
+    message came from; it is data to the model either way."""
     content = message.get("content")
     if message.get("role") != "user" or not isinstance(content, str):
         return None
