@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 PLUGINS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 PLUGIN_PACKAGES := $(foreach p,$(PLUGINS),$(wildcard $(p)webagents_*))
 
-.PHONY: demo test unit lint typecheck setup clean bench bench-quick
+.PHONY: demo test unit lint typecheck setup services clean bench bench-quick
 
 setup: $(STAMP)
 
@@ -22,7 +22,11 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 demo: $(STAMP)
 	$(BIN)/python examples/customer_service.py
 
-unit: $(STAMP)
+# redis-server and PostgreSQL for the session-store and ledger tests (Debian packages).
+services:
+	bash scripts/install-services.sh
+
+unit: $(STAMP) services
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

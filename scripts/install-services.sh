@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the servers the test suite starts (redis-server, PostgreSQL) when they are missing.
+# The tests start their own instances on free 127.0.0.1 ports; nothing here starts a service.
+set -euo pipefail
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+else
+    echo "missing: ${missing[*]}; install them (Debian: apt-get install ${missing[*]})" >&2
+    exit 1
+fi
+echo "installing ${missing[*]} (Debian packages) for the test suite" >&2
+"${sudo[@]}" apt-get update -qq
+# Keep the package scripts from starting system-wide services: the tests start their own.
+DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 "${sudo[@]}" apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
