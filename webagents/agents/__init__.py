@@ -3,7 +3,7 @@
 from webagents.agents.agent import BaseAgent
 from webagents.agents.registry import RemoteAgent, get_registry, register_remote
 from webagents.agents.result import HandoffRecord, RunResult
-from webagents.agents.sessions import InMemorySessionStore, SessionState, SessionStore
+from webagents.agents.sessions import InMemorySessionStore, SessionStore
 
 __all__ = [
     "BaseAgent",
@@ -11,7 +11,6 @@ __all__ = [
     "InMemorySessionStore",
     "RemoteAgent",
     "RunResult",
-    "SessionState",
     "SessionStore",
     "get_registry",
     "register_remote",
