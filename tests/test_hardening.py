@@ -25,7 +25,7 @@ from webagents import (
     hook,
     tool,
 )
-from webagents.agents.sessions import InMemorySessionStore, SessionState
+from webagents.sessions import InMemorySessionStore, SessionKey
 from webagents.events import HandoffFailed, TextWithdrawn, ToolResultEvent
 from webagents.messages import handoff_context_in
 from webagents.testing import (
@@ -88,8 +88,9 @@ async def test_a_stored_session_owner_that_is_an_unregistered_url_is_ignored() -
     store = InMemorySessionStore()
     with FakeOpenAIServer([text("leaked")]) as listener:
         session = uname("s")
-        await store.save(session, SessionState([{"role": "user", "content": "hi"}], listener.url))
         desk, _ = scripted_agent(uname("desk"), [text("entry answers")], sessions=store)
+        async with store.turn(SessionKey(desk.name, session)) as turn:
+            await turn.commit([{"role": "user", "content": "hi"}], owner=listener.url, user_id=None)
         result = await desk.run("next turn", session_id=session)
 
         assert listener.requests == []

@@ -12,6 +12,7 @@ from webagents.agents import get_registry, register_remote
 from webagents.agents.skills import NLISkill
 from webagents.agents.skills.nli import RemoteAgentError, query_remote
 from webagents.events import HandoffFailed
+from webagents.sessions import SessionKey
 from webagents.testing import FakeOpenAIServer, error, scripted_agent, text, transfer
 
 
@@ -106,8 +107,8 @@ async def test_a_remote_agent_that_took_over_answers_the_next_turns_of_the_sessi
     assert (third.agent, third.content) == (desk.name, "Desk answers again.")
     [failed] = [e for e in third.events if isinstance(e, HandoffFailed)]
     assert (failed.from_agent, failed.to_agent, failed.reason) == (desk.name, name, "session owner")
-    fourth_owner = await desk.sessions.load(session)
-    assert fourth_owner is not None and fourth_owner.active_agent == desk.name
+    stored = await desk.sessions.read(SessionKey(desk.name, session))
+    assert stored is not None and stored.owner == desk.name
 
 
 async def test_remote_failures_show_the_url_without_credentials_or_query() -> None:

@@ -11,6 +11,7 @@ from webagents.agents.registry import RemoteAgent, get_registry
 from webagents.errors import UnknownAgentError
 from webagents.events import AgentCompleted, AgentStarted, HandoffFailed
 from webagents.messages import new_turn
+from webagents.sessions.base import Session, SessionAccessError
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
@@ -19,18 +20,22 @@ if TYPE_CHECKING:
 __all__ = ["ask_remote_owner", "owner_key", "resume_session", "session_owner"]
 
 
-async def resume_session(run: Run, session_id: str) -> None:
-    """Continue a stored conversation: its history first, and its owner answers."""
-    stored = await run.entry.sessions.load(session_id)
-    if stored is None:
-        return
-    run.transcript = stored.messages + new_turn(run.transcript, bool(stored.messages))
-    owner = session_owner(run.entry, stored.active_agent)
+def resume_session(run: Run, session: Session | None) -> int:
+    """Continue a stored conversation: its history first, and its owner answers. Returns how
+    many of the transcript's messages were stored already. Only the user who started the
+    conversation may continue it."""
+    if session is None:
+        return 0
+    if session.user_id != run.context.peer_user_id:
+        raise SessionAccessError(session.key)
+    run.transcript = session.messages + new_turn(run.transcript, bool(session.messages))
+    owner = session_owner(run.entry, session.owner)
     if isinstance(owner, RemoteAgent):
         run.remote_owner = owner
     else:
         run.active = owner
     run.book.chain[0] = owner.name
+    return len(session.messages)
 
 
 async def ask_remote_owner(run: Run, remote: RemoteAgent) -> str | None:

@@ -21,7 +21,6 @@ from webagents.agents import handoffs, ownership
 from webagents.agents.dispatch import call_user, run_hooks
 from webagents.agents.registry import RemoteAgent
 from webagents.agents.result import RunResult
-from webagents.agents.sessions import SessionState
 from webagents.agents.skills.decorators import SCOPES, HookEvent
 from webagents.agents.steps import (
     CARRY_ON,
@@ -59,6 +58,7 @@ from webagents.models.base import (
     Usage,
     with_unique_call_ids,
 )
+from webagents.sessions.base import SessionKey
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent, Messages
@@ -180,21 +180,10 @@ class Run:
     async def execute(self) -> RunResult:
         content = ""
         try:
-            if self.session_id is not None:
-                await ownership.resume_session(self, self.session_id)
-            answer = None
-            if self.remote_owner is not None:
-                answer = await ownership.ask_remote_owner(self, self.remote_owner)
-            content = answer if answer is not None else await self.drive()
-            owner = self.owner_name
-            if len(self.book.chain) > 1:
-                self.emit(
-                    HandoffComplete, agent=owner, chain=tuple(self.book.chain), final_agent=owner
-                )
-            if self.session_id is not None:
-                key = ownership.owner_key(self.remote_owner) or owner
-                state = SessionState(self.transcript, key)
-                await self.entry.sessions.save(self.session_id, state)
+            if self.session_id is None:
+                content = await self.answer()
+            else:
+                content = await self.answer_in_session(self.session_id)
         except Exception as error:
             self.emit(
                 ErrorEvent,
@@ -214,6 +203,30 @@ class Run:
                 if self.context_token is not None:
                     current_context.reset(self.context_token)
         return self.result(content)
+
+    async def answer(self) -> str:
+        """The run's answer: from a remote agent owning the session, else from the loop."""
+        answer = None
+        if self.remote_owner is not None:
+            answer = await ownership.ask_remote_owner(self, self.remote_owner)
+        content = answer if answer is not None else await self.drive()
+        if len(self.book.chain) > 1:
+            owner = self.owner_name
+            self.emit(HandoffComplete, agent=owner, chain=tuple(self.book.chain), final_agent=owner)
+        return content
+
+    async def answer_in_session(self, session_id: str) -> str:
+        """A turn of a stored conversation: it waits for the session's other turns, starts
+        from its history and owner, and appends only what it added."""
+        key = SessionKey(self.entry.name, session_id)
+        async with self.entry.sessions.turn(key) as turn:
+            stored = ownership.resume_session(self, turn.session)
+            content = await self.answer()
+            owner = ownership.owner_key(self.remote_owner) or self.owner_name
+            await turn.commit(
+                self.transcript[stored:], owner=owner, user_id=self.context.peer_user_id
+            )
+        return content
 
     def result(self, content: str) -> RunResult:
         return RunResult(
