@@ -15,6 +15,12 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_agent_network(agent_network: object) -> None:
+    """Every test builds its agents in a network of its own (the plugin's ``agent_network``
+    fixture), so agents of one name in two tests never meet."""
+
+
 @pytest.fixture
 def load_example(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], ModuleType]:
     """``load_example("customer_service")`` imports ``examples/customer_service.py`` from its

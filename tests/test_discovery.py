@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from webagents import BaseAgent, Skill, tool
-from webagents.agents import get_registry, register_remote
+from webagents.agents import default_network, register_remote
 from webagents.agents.skills import DiscoverySkill
 from webagents.testing import scripted_agent, text, tool_call
 
@@ -53,12 +53,13 @@ async def test_the_asking_agent_is_not_listed() -> None:
 
 async def test_remote_urls_are_listed_without_credentials_or_query() -> None:
     name = uname("vault-keeper")
-    register_remote(name, f"http://admin:pw@127.0.0.1:9/agents/{name}?token=t", "vault keeper")
+    url = f"http://admin:pw@127.0.0.1:9/agents/{name}?token=t"
+    register_remote(name, url, description="vault keeper")
     try:
         [found] = [
             e for e in await DiscoverySkill().find_agents("vault keeper") if e["name"] == name
         ]
     finally:
-        get_registry().unregister(name)
+        default_network().remove(name)
 
     assert found["url"] == f"http://127.0.0.1:9/agents/{name}"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from webagents import BaseAgent
-from webagents.agents import get_registry, register_remote
+from webagents.agents import default_network, register_remote
 from webagents.agents.skills import DiscoverySkill, NLISkill
 from webagents.errors import AgentConfigError
 from webagents.testing import ScriptedModel, error, scripted_agent, text, tool_call
@@ -184,7 +184,7 @@ async def test_registered_local_and_remote_agents_resolve_by_name(server: Record
         asked_local = await nli.query_agent(local.name, "hi")
         asked_remote = await nli.query_agent(remote, "hi")
     finally:
-        get_registry().unregister(remote)
+        default_network().remove(remote)
 
     assert (asked_local["response"], asked_remote["response"]) == ("local answer", "remote answer")
     assert [r["path"] for r in server.requests] == [f"/agents/{remote}/chat/completions"]

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from webagents.agents import get_registry, register_remote
+from webagents.agents import default_network, register_remote
 from webagents.agents.skills import NLISkill
 from webagents.agents.skills.nli import RemoteAgentError, query_remote
 from webagents.events import HandoffFailed
@@ -26,12 +26,12 @@ def closed_port_url() -> str:
 async def test_handoff_to_a_remote_agent_carries_the_conversation_and_context() -> None:
     name = f"remote-expert-{uuid.uuid4().hex[:6]}"
     with FakeOpenAIServer([text("Remote expert here: rebalance yearly.")]) as remote:
-        register_remote(name, remote.url, "Investment advice")
+        register_remote(name, remote.url, description="Investment advice")
         desk, _ = scripted_agent(f"desk-{name}", [transfer(name, "investments")], handoffs=[name])
 
         result = await desk.run("How often should I rebalance?", user_id="u1")
 
-    get_registry().unregister(name)
+    default_network().remove(name)
     assert result.content == "Remote expert here: rebalance yearly."
     assert result.handoff_chain == [desk.name, name]
     [record] = result.handoffs
@@ -51,7 +51,7 @@ async def test_a_remote_agent_that_is_down_is_a_failed_handoff_and_the_source_an
 
     result = await desk.run("Question for the expert")
 
-    get_registry().unregister(name)
+    default_network().remove(name)
     assert (result.content, result.agent) == ("I'll help you myself.", desk.name)
     [failed] = [e for e in result.events if isinstance(e, HandoffFailed)]
     assert "unreachable" in failed.error
@@ -69,7 +69,7 @@ async def test_nli_queries_remote_agents_and_falls_back() -> None:
         outcome = await nli.query_agent(primary, "hello?")
 
     for name in (primary, backup):
-        get_registry().unregister(name)
+        default_network().remove(name)
     assert outcome["success"] is True
     assert (outcome["response"], outcome["agent"], outcome["attempts"]) == (
         "backup answer",
@@ -102,7 +102,7 @@ async def test_a_remote_agent_that_took_over_answers_the_next_turns_of_the_sessi
 
     # The remote owner is gone: the entry agent takes the conversation back and answers.
     third = await desk.run("Anyone there?", session_id=session)
-    get_registry().unregister(name)
+    default_network().remove(name)
 
     assert (third.agent, third.content) == (desk.name, "Desk answers again.")
     [failed] = [e for e in third.events if isinstance(e, HandoffFailed)]
@@ -123,7 +123,7 @@ async def test_remote_failures_show_the_url_without_credentials_or_query() -> No
     with pytest.raises(RemoteAgentError) as raised:
         await query_remote(remote, [{"role": "user", "content": "hi"}])
 
-    get_registry().unregister(name)
+    default_network().remove(name)
     [failed] = [e for e in result.events if isinstance(e, HandoffFailed)]
     told = model.requests[1]["messages"][-1]["content"]
     for text_shown in (failed.error, told, str(raised.value)):
@@ -139,6 +139,6 @@ async def test_a_remote_answering_an_error_status_is_named_without_its_body() ->
         with pytest.raises(RemoteAgentError) as raised:
             await query_remote(remote, [{"role": "user", "content": "hi"}])
 
-    get_registry().unregister(name)
+    default_network().remove(name)
     assert str(raised.value) == f"agent '{name}' at {remote.url} is unavailable: HTTP 503"
     assert raised.value.status_code == 503

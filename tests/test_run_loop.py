@@ -23,7 +23,7 @@ from webagents import (
     UnknownAgentError,
     register_remote,
 )
-from webagents.agents import RemoteAgent, get_registry
+from webagents.agents import RemoteAgent, default_network
 from webagents.agents.skills import NLISkill
 from webagents.agents.skills.decorators import hook, prompt, tool
 from webagents.events import (
@@ -817,14 +817,14 @@ async def test_unknown_agent_error_suggests_only_close_candidates() -> None:
     missing = uname("missing")
 
     with pytest.raises(UnknownAgentError) as raised:
-        get_registry().resolve(missing, ["billing", "billing-eu", "support"])
+        default_network().resolve(missing, ["billing", "billing-eu", "support"])
 
     assert raised.value.name == missing
     assert agent.name not in str(raised.value)  # never a listing of the process's agents
     assert missing in str(raised.value)
     with pytest.raises(UnknownAgentError, match=r"did you mean 'billing'"):
-        get_registry().resolve("biling", ["billing", "support"])
-    assert get_registry().resolve(agent.name) is agent
+        default_network().resolve("biling", ["billing", "support"])
+    assert default_network().resolve(agent.name) is agent
 
 
 async def test_register_remote_resolves_to_a_remote_agent() -> None:
@@ -832,12 +832,12 @@ async def test_register_remote_resolves_to_a_remote_agent() -> None:
     url = f"http://127.0.0.1:9/agents/{name}"
     try:
         register_remote(name, url + "/", description="Remote finance")
-        found = get_registry().resolve(name)
+        found = default_network().resolve(name)
         assert isinstance(found, RemoteAgent)
         assert (found.name, found.url, found.description) == (name, url, "Remote finance")
-        assert name in get_registry().names()
+        assert name in default_network().names()
     finally:
-        get_registry().unregister(name)
+        default_network().remove(name)
 
 
 # --- NLI against local agents ----------------------------------------------------------------

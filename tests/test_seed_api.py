@@ -6,21 +6,20 @@ and only ADDS the helpers the document leaves undefined, in a block marked
 the ``FakeOpenAIServer`` for the Complete Example's ``openai/gpt-4o``) then check that the
 documented behaviour really happens.
 
-Where a snippet hard-codes agent names ("finance-expert", "general-assistant", ...), each test
-builds fresh agents with those names (the registry's newest agent wins); where a name must be
-absent, the test unregisters it first. Everywhere else, names are unique per test.
+Each test runs in a fresh agent network (the ``agent_network`` fixture, autouse in this
+suite), so the names the snippets hard-code ("finance-expert", "general-assistant", ...) are
+free in every test, and a name that must be absent is simply never built.
 """
 
 import asyncio
 import json
 import re
-import uuid
 from decimal import Decimal
 from typing import Any, Dict  # noqa: UP035  (the ResearchSkill snippet annotates with Dict)
 
 import pytest
 
-from webagents.agents import BaseAgent, HandoffRecord, get_registry
+from webagents.agents import BaseAgent, HandoffRecord
 from webagents.agents.skills import (
     DiscoverySkill,
     HandoffError,
@@ -37,10 +36,6 @@ from webagents.testing import FakeOpenAIServer, ScriptedModel, error, text, tool
 # --------------------------------------------------------------------------------------------
 # test helpers (not from the document)
 # --------------------------------------------------------------------------------------------
-
-
-def uniq(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def answering(answer: str) -> ScriptedModel:
@@ -71,12 +66,6 @@ def handed_over(request: dict[str, Any]) -> dict[str, Any]:
     found = [c for m in request["messages"] if (c := handoff_context_in(m)) is not None]
     assert len(found) == 1
     return found[0]
-
-
-def forget(*names: str) -> None:
-    """Make sure no agent answers to ``names`` (agents from earlier tests may linger)."""
-    for name in names:
-        get_registry().unregister(name)
 
 
 class ContextProbe(Skill):
@@ -114,7 +103,7 @@ class FinanceSkill(Skill):
 async def test_finance_skill_hands_finance_queries_to_finance_expert() -> None:
     _finance, finance_model = expert("finance-expert", "Diversify your portfolio.")
     triage = BaseAgent(
-        uniq("triage"), "Route users.", model=ScriptedModel(), skills={"finance": FinanceSkill()}
+        "triage", "Route users.", model=ScriptedModel(), skills={"finance": FinanceSkill()}
     )
 
     result = await triage.run("I need help with my stock portfolio")
@@ -134,7 +123,7 @@ async def test_finance_skill_hands_finance_queries_to_finance_expert() -> None:
 async def test_finance_skill_leaves_other_queries_with_the_source() -> None:
     _finance, finance_model = expert("finance-expert", "unused")
     triage = BaseAgent(
-        uniq("triage"),
+        "triage",
         "Route users.",
         model=ScriptedModel([text("Hello! How can I help?")]),
         skills={"finance": FinanceSkill()},
@@ -164,7 +153,7 @@ class BasicHandoffSkill(Skill):  # the document shows the method alone; it lives
 async def test_basic_handoff_condition() -> None:
     _target, _ = expert("target-agent-name", "Target here.")
     source = BaseAgent(
-        uniq("source"),
+        "source",
         model=answering("Source here."),
         skills={"basic": BasicHandoffSkill()},
     )
@@ -197,7 +186,7 @@ async def test_handoff_metadata_reaches_hooks_and_record() -> None:
     _specialist, _ = expert("specialist", "Specialist answer.")
     probe = ContextProbe()
     source = BaseAgent(
-        uniq("source"),
+        "source",
         model=answering("Simple answer."),
         skills={"specialist": SpecialistSkill(), "probe": probe},
     )
@@ -246,7 +235,7 @@ ROUTER_TARGETS = ("legal-advisor", "medical-assistant", "tech-support")
 )
 async def test_router_skill_routes_each_branch(query: str, target: str) -> None:
     agents = {name: expert(name, f"{name} answers") for name in ROUTER_TARGETS}
-    router = BaseAgent(uniq("router"), model=ScriptedModel(), skills={"router": RouterSkill()})
+    router = BaseAgent("router", model=ScriptedModel(), skills={"router": RouterSkill()})
 
     result = await router.run(query)
 
@@ -262,7 +251,7 @@ async def test_router_skill_routes_each_branch(query: str, target: str) -> None:
 async def test_router_skill_none_means_the_source_answers() -> None:
     agents = {name: expert(name, "unused") for name in ROUTER_TARGETS}
     router = BaseAgent(
-        uniq("router"),
+        "router",
         model=ScriptedModel([text("I can answer that.")]),
         skills={"r": RouterSkill()},
     )
@@ -281,7 +270,7 @@ async def test_router_skill_none_means_the_source_answers() -> None:
 
 async def test_automatic_handoff_with_message_list() -> None:
     _finance, _ = expert("finance-expert", "Let's rebalance your holdings.")
-    agent = BaseAgent(uniq("assistant"), model=ScriptedModel(), skills={"finance": FinanceSkill()})
+    agent = BaseAgent("assistant", model=ScriptedModel(), skills={"finance": FinanceSkill()})
 
     # Agent automatically hands off when conditions met
     response = await agent.run([{"role": "user", "content": "I need help with my stock portfolio"}])
@@ -323,7 +312,7 @@ class CollaborationSkill(Skill):
 def collaborator(*replies: Any) -> tuple[BaseAgent, ScriptedModel]:
     model = ScriptedModel(replies)
     agent = BaseAgent(
-        uniq("collaborator"), "Consult experts.", model=model, skills={"c": CollaborationSkill()}
+        "collaborator", "Consult experts.", model=model, skills={"c": CollaborationSkill()}
     )
     return agent, model
 
@@ -361,7 +350,6 @@ async def test_consult_expert_without_expert_for_topic() -> None:
 
 
 async def test_consult_expert_with_unregistered_expert() -> None:
-    forget("legal-advisor")
     # NLISkill's failure dict has no "response", so callers' .get("response", default) works.
     failure = await NLISkill().query_agent("legal-advisor", "Can I sublet?")
     assert failure["success"] is False
@@ -409,7 +397,7 @@ async def test_sequential_handoffs_analyst_then_writer() -> None:
     _writer, writer_model = expert("report-writer", "Report: sales grew 12%.")
     workflow = WorkflowSkill()
     coordinator = BaseAgent(
-        uniq("coordinator"), model=answering("Coordinator here."), skills={"wf": workflow}
+        "coordinator", model=answering("Coordinator here."), skills={"wf": workflow}
     )
 
     early_report = await coordinator.run("write the report")  # no analysis yet
@@ -476,7 +464,7 @@ async def test_parallel_handoffs_query_three_experts_at_once() -> None:
     experts = ["science-expert", "history-expert", "culture-expert"]
     _agents = [BaseAgent(name, model=expert_model(name)) for name in experts]
     model = ScriptedModel([tool_call("research_topic", {"topic": "tea"}), text("Tea summary.")])
-    researcher = BaseAgent(uniq("researcher"), model=model, skills={"research": ResearchSkill()})
+    researcher = BaseAgent("researcher", model=model, skills={"research": ResearchSkill()})
 
     result = await researcher.run("Research tea for me")
 
@@ -531,10 +519,10 @@ class HandoffPrepSkill(Skill):  # the document shows the method alone; it lives 
 
 
 async def test_before_handoff_context_reaches_the_target() -> None:
-    refunds, refunds_model = expert(uniq("refund-desk"), "Refund issued for order 12345.")
+    refunds, refunds_model = expert("refund-desk", "Refund issued for order 12345.")
     source_model = ScriptedModel([transfer(refunds.name, "refund request")])
     source = BaseAgent(
-        uniq("front-desk"),
+        "front-desk",
         model=source_model,
         skills={"prep": HandoffPrepSkill()},
         handoffs=[refunds],
@@ -554,12 +542,12 @@ async def test_before_handoff_context_reaches_the_target() -> None:
 
 
 async def test_before_handoff_veto_when_target_not_available() -> None:
-    refunds, refunds_model = expert(uniq("refund-desk"), "unused")
+    refunds, refunds_model = expert("refund-desk", "unused")
     source_model = ScriptedModel(
         [transfer(refunds.name, "refund request"), text("I will process the refund myself.")]
     )
     source = BaseAgent(
-        uniq("front-desk"),
+        "front-desk",
         model=source_model,
         skills={"prep": HandoffPrepSkill({"unavailable": [refunds.name]})},
         handoffs=[refunds],
@@ -614,7 +602,7 @@ async def test_after_handoff_stores_insights_and_sets_context() -> None:
     _finance, _ = expert("finance-expert", "Buy low, sell high.")
     insights, probe = InsightSkill(), ContextProbe()
     source = BaseAgent(
-        uniq("source"),
+        "source",
         model=ScriptedModel(),
         skills={"finance": FinanceSkill(), "insights": insights, "probe": probe},
     )
@@ -630,10 +618,9 @@ async def test_after_handoff_stores_insights_and_sets_context() -> None:
 
 
 async def test_after_handoff_on_failure_stores_nothing() -> None:
-    forget("finance-expert")
     insights, probe = InsightSkill(), ContextProbe()
     source = BaseAgent(
-        uniq("source"),
+        "source",
         model=ScriptedModel([text("I'll answer myself.")]),
         skills={"finance": FinanceSkill(), "insights": insights, "probe": probe},
     )
@@ -687,17 +674,17 @@ class SmartRouterSkill(Skill):
 
 async def test_smart_router_picks_best_discovered_agent() -> None:
     tax, tax_model = expert(
-        uniq("tax-accountant"),
+        "tax-accountant",
         "Deduct your home office.",
         description="Answers income tax deduction questions and files tax returns.",
     )
     _garden, garden_model = expert(
-        uniq("garden-helper"),
+        "garden-helper",
         "Water in the morning.",
         description="Gardening advice: plants, soil, compost and watering.",
     )
     router = BaseAgent(
-        uniq("smart-router"),
+        "smart-router",
         model=answering("I'll handle this myself."),
         skills={"router": SmartRouterSkill()},
     )
@@ -743,11 +730,11 @@ class PaidHandoffSkill(Skill):
 
     # --- helpers the document leaves undefined: the price is in the agent's metadata ---
     def is_premium_agent(self, target: str) -> bool:
-        agent = get_registry().get(target)
+        agent = self.agent.network.get(target) if self.agent else None
         return getattr(agent, "metadata", {}).get("price") is not None
 
     def get_agent_cost(self, target: str) -> Decimal:
-        return Decimal(str(get_registry().resolve(target).metadata["price"]))
+        return Decimal(str(self.agent.find_target(target).metadata["price"]))
 
 
 @pytest.fixture
@@ -760,12 +747,12 @@ def ledger_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
 def paid_front_desk(target: BaseAgent, *replies: Any) -> tuple[BaseAgent, PaidHandoffSkill]:
     skill = PaidHandoffSkill()
     model = ScriptedModel([transfer(target.name, "needs the expert"), *replies])
-    agent = BaseAgent(uniq("front"), model=model, skills={"paid": skill}, handoffs=[target])
+    agent = BaseAgent("front", model=model, skills={"paid": skill}, handoffs=[target])
     return agent, skill
 
 
 async def test_paid_handoff_charges_the_user(ledger_home: Any) -> None:
-    premium, _ = expert(uniq("premium-analyst"), "Premium insight.", metadata={"price": "2.50"})
+    premium, _ = expert("premium-analyst", "Premium insight.", metadata={"price": "2.50"})
     front, paid = paid_front_desk(premium)
     await paid.payment.credit("alice", "10", "top-up")
 
@@ -781,7 +768,7 @@ async def test_paid_handoff_charges_the_user(ledger_home: Any) -> None:
 
 
 async def test_paid_handoff_vetoed_for_unfunded_user(ledger_home: Any) -> None:
-    premium, premium_model = expert(uniq("premium-analyst"), "unused", metadata={"price": "2.50"})
+    premium, premium_model = expert("premium-analyst", "unused", metadata={"price": "2.50"})
     front, paid = paid_front_desk(premium, text("Here is a free overview instead."))
 
     result = await front.run("Analyse my portfolio risk", user_id="bob")
@@ -796,7 +783,7 @@ async def test_paid_handoff_vetoed_for_unfunded_user(ledger_home: Any) -> None:
 
 
 async def test_free_handoff_charges_nothing(ledger_home: Any) -> None:
-    free, _ = expert(uniq("free-helper"), "Free help.")
+    free, _ = expert("free-helper", "Free help.")
     front, paid = paid_front_desk(free)
     await paid.payment.credit("carol", "1")
 
@@ -810,19 +797,21 @@ class FloatPricedHandoffSkill(PaidHandoffSkill):
     """The seed's skill with the cost a user would most likely compute: a float."""
 
     def get_agent_cost(self, target: str) -> float:  # type: ignore[override]
-        return float(get_registry().resolve(target).metadata["price"])
+        return float(self.agent.find_target(target).metadata["price"])
 
 
 async def test_paid_handoff_with_a_float_cost_charges_the_decimal_it_prints_as(
     ledger_home: Any,
 ) -> None:
-    premium, _ = expert(uniq("premium-analyst"), "Premium insight.", metadata={"price": 0.1})
+    premium, _ = expert("premium-analyst", "Premium insight.", metadata={"price": 0.1})
     paid = FloatPricedHandoffSkill()
     await paid.payment.credit("dana", 0.3)
     outcomes = []
     for _ in range(4):  # 0.3 covers three charges of 0.1 exactly, not two (as floats would)
         model = ScriptedModel([transfer(premium.name, "expert"), text("Free overview.")])
-        front = BaseAgent(uniq("front"), model=model, skills={"paid": paid}, handoffs=[premium])
+        front = BaseAgent(
+            "front", model=model, skills={"paid": paid}, handoffs=[premium], replace=True
+        )
         result = await front.run("Analyse my portfolio risk", user_id="dana")
         outcomes.append((result.content, result.handoffs[0].success))
         paid = FloatPricedHandoffSkill()  # a skill belongs to one agent
@@ -837,10 +826,10 @@ async def test_paid_handoff_with_a_float_cost_charges_the_decimal_it_prints_as(
 async def test_paid_handoff_without_a_user_is_vetoed(
     ledger_home: Any, skill_class: type[PaidHandoffSkill]
 ) -> None:
-    premium, premium_model = expert(uniq("premium-analyst"), "unused", metadata={"price": 2.5})
+    premium, premium_model = expert("premium-analyst", "unused", metadata={"price": 2.5})
     paid = skill_class()
     model = ScriptedModel([transfer(premium.name, "expert"), text("Please sign in first.")])
-    front = BaseAgent(uniq("front"), model=model, skills={"paid": paid}, handoffs=[premium])
+    front = BaseAgent("front", model=model, skills={"paid": paid}, handoffs=[premium])
 
     result = await front.run("Analyse my portfolio risk")  # no user_id: peer_user_id is None
 
@@ -898,7 +887,7 @@ QUESTION = "I need an expert opinion on my roof"
 
 def resilient_source() -> BaseAgent:
     # ScriptedModel() without replies: the source's own model must never be asked.
-    return BaseAgent(uniq("desk"), model=ScriptedModel(), skills={"r": ResilientHandoffSkill()})
+    return BaseAgent("desk", model=ScriptedModel(), skills={"r": ResilientHandoffSkill()})
 
 
 async def test_resilient_handoff_primary_expert_answers() -> None:
@@ -913,7 +902,6 @@ async def test_resilient_handoff_primary_expert_answers() -> None:
 
 @pytest.mark.parametrize("primary", ["missing", "raising"])
 async def test_resilient_handoff_falls_back_to_general_assistant(primary: str) -> None:
-    forget("primary-expert")
     keep_alive = []  # the agents this test builds, held for its duration
     if primary == "raising":
         failing = ScriptedModel([error(500, "primary overloaded")])
@@ -940,7 +928,6 @@ async def test_resilient_handoff_falls_back_to_general_assistant(primary: str) -
 
 @pytest.mark.parametrize("general", ["missing", "raising"])
 async def test_resilient_handoff_local_response_when_fallback_fails(general: str) -> None:
-    forget("primary-expert", "general-assistant")
     keep_alive = []  # the agents this test builds, held for its duration
     if general == "raising":
         failing = ScriptedModel([error(503, "general down")])
@@ -1115,7 +1102,7 @@ async def test_customer_service_escalates_to_human(monkeypatch: pytest.MonkeyPat
 def test_customer_service_missing_dependency_fails_at_construction() -> None:
     with pytest.raises(AgentConfigError, match=r"routing.*discovery"):
         BaseAgent(
-            name=uniq("customer-service"),
+            name="customer-service",
             instructions="You are a helpful customer service agent.",
             model="openai/gpt-4o",
             skills={"routing": CustomerServiceSkill(), "nli": NLISkill()},

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from webagents.agents.agent import BaseAgent
-from webagents.agents.registry import register_remote
+from webagents.agents.network import AgentNetwork, register_remote
 from webagents.agents.result import HandoffRecord, RunResult
 from webagents.agents.skills.base import Skill
 from webagents.agents.skills.decorators import handoff, hook, prompt, tool
@@ -31,6 +31,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "AgentConfigError",
+    "AgentNetwork",
     "BaseAgent",
     "Context",
     "DefinitionError",
@@ -56,7 +57,7 @@ __all__ = [
     "tool",
 ]
 
-for _name in ("BaseAgent", "Skill", "Context", "RunResult", "HandoffRecord"):
+for _name in ("AgentNetwork", "BaseAgent", "Skill", "Context", "RunResult", "HandoffRecord"):
     globals()[_name].__module__ = "webagents"
 del _name
 

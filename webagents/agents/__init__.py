@@ -1,17 +1,25 @@
-"""Agents, the agent registry and run results."""
+"""Agents, the agent networks they live in, and run results."""
 
 from webagents.agents.agent import BaseAgent
-from webagents.agents.registry import RemoteAgent, get_registry, register_remote
+from webagents.agents.network import (
+    AgentNetwork,
+    RemoteAgent,
+    default_network,
+    register_remote,
+    use_default_network,
+)
 from webagents.agents.result import HandoffRecord, RunResult
 from webagents.agents.sessions import InMemorySessionStore, SessionStore
 
 __all__ = [
+    "AgentNetwork",
     "BaseAgent",
     "HandoffRecord",
     "InMemorySessionStore",
     "RemoteAgent",
     "RunResult",
     "SessionStore",
-    "get_registry",
+    "default_network",
     "register_remote",
+    "use_default_network",
 ]

@@ -9,8 +9,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from webagents._names import transfer_tool_name
 from webagents.agents.capabilities import Capabilities
-from webagents.agents.registry import RemoteAgent, get_registry, is_url, remote_from_url
-from webagents.agents.sessions import SessionStore, default_session_store
+from webagents.agents.network import (
+    AgentNetwork,
+    RemoteAgent,
+    default_network,
+    is_url,
+    remote_from_url,
+)
+from webagents.agents.sessions import SessionStore
 from webagents.agents.skills.base import Skill
 from webagents.errors import AgentConfigError
 from webagents.models import Model, resolve_model
@@ -39,6 +45,10 @@ class BaseAgent:
     model calls per agent activation. ``handoff_history`` decides what this agent receives when
     a conversation is handed to it: ``"full"`` (default), ``"conversation"`` (user and
     assistant text, no tool traffic), ``"last_user"``, or a function of the message list.
+    ``network`` is the ``AgentNetwork`` the agent joins and resolves names through (the default
+    network when None); ``replace=True`` takes a name another agent holds there;
+    ``register=False`` joins no network but still resolves names through ``network``.
+    ``sessions`` defaults to the network's session store.
     """
 
     def __init__(
@@ -54,9 +64,11 @@ class BaseAgent:
         max_handoffs: int = 5,
         max_turns: int = 10,
         handoff_history: HistoryPolicy = "full",
-        sessions: SessionStore | None = None,
+        sessions: SessionStore[Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         model_settings: Mapping[str, Any] | None = None,
+        network: AgentNetwork | None = None,
+        replace: bool = False,
         register: bool = True,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
@@ -75,7 +87,16 @@ class BaseAgent:
                 f"{_HISTORY_POLICIES} or a function of the message list"
             )
         self.handoff_history = handoff_history
-        self.sessions: SessionStore = sessions if sessions is not None else default_session_store()
+        if network is not None and not isinstance(network, AgentNetwork):
+            raise AgentConfigError(
+                f"agent {name!r}: network= takes an AgentNetwork, got {type(network).__name__}"
+            )
+        self.network: AgentNetwork = network if network is not None else default_network()
+        if register:
+            self.network._refuse_taken(name, replace)
+        self.sessions: SessionStore[Any] = (
+            sessions if sessions is not None else self.network.sessions
+        )
         self.skills: dict[str, Skill] = self._attach_skills(skills or {})
         self.capabilities = Capabilities.collect(name, self.skills, tools or ())
         self.handoff_targets: tuple[BaseAgent | RemoteAgent | str, ...] = tuple(
@@ -87,7 +108,7 @@ class BaseAgent:
         self._startup: asyncio.Task[None] | None = None
         self._started_skills: list[Skill] = []
         if register:
-            get_registry().register(self)
+            self.network._put(self, replace=replace, stacklevel=3)
 
     # construction ------------------------------------------------------------------------
 
@@ -146,13 +167,13 @@ class BaseAgent:
 
     def find_target(self, name: str) -> BaseAgent | RemoteAgent:
         """Resolve a handoff target: this agent's own targets (by name, or by the URL the
-        developer wrote), then registered names. An unregistered URL is an unknown agent."""
+        developer wrote), then names in its network. An unregistered URL is an unknown agent."""
         for target in self.handoff_targets:
             if isinstance(target, BaseAgent) and target.name == name:
                 return target
             if isinstance(target, RemoteAgent) and name in (target.name, target.url):
                 return target
-        return get_registry().resolve(name, self.target_names())
+        return self.network.resolve(name, self.target_names())
 
     def target_names(self) -> list[str]:
         """The names of this agent's declared handoff targets."""
@@ -171,9 +192,9 @@ class BaseAgent:
 
     def tools_with_transfers(self, scope: str) -> list[dict[str, Any]]:
         """The tools offered to a ``scope`` caller plus one ``transfer_to_<name>`` tool per
-        handoff target, rebuilt only when the registry changes (a target named by a string
-        takes its description from the registered agent). Shared: never modify the list."""
-        version = get_registry().version
+        handoff target, rebuilt only when the network changes (a target named by a string
+        takes its description from the network's agent). Shared: never modify the list."""
+        version = self.network.version
         cached = self._tools_cache.get(scope)
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -237,8 +258,10 @@ class BaseAgent:
                 self._started_skills.append(skill)
 
     async def close(self) -> None:
-        """Run ``cleanup()`` of every skill that started, once, and close the model's
-        connections on this event loop; the agent can run again after."""
+        """Leave the network (the agent is no longer found by name), run ``cleanup()`` of every
+        skill that started, once, and close the model's connections on this event loop; the
+        agent can run again after."""
+        self.network.discard(self)
         aclose = getattr(self.model, "aclose", None)
         if aclose is not None:
             await aclose()
@@ -372,7 +395,7 @@ def _transfer_schema(agent: BaseAgent, target: BaseAgent | RemoteAgent | str) ->
     name = target if isinstance(target, str) else target.name
     description = "" if isinstance(target, str) else target.description
     if isinstance(target, str):
-        found = get_registry().get(target)
+        found = agent.network.get(target)
         description = found.description if found is not None else ""
     summary = f"Hand the conversation over to {name}"
     return {

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from webagents.agents.handoffs import failure_text
-from webagents.agents.registry import RemoteAgent, get_registry
+from webagents.agents.network import RemoteAgent
 from webagents.errors import UnknownAgentError
 from webagents.events import AgentCompleted, AgentStarted, HandoffFailed
 from webagents.messages import new_turn
@@ -15,6 +15,7 @@ from webagents.sessions.base import Session, SessionAccessError
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
+    from webagents.agents.network import AgentNetwork
     from webagents.agents.runner import Run
 
 __all__ = ["ask_remote_owner", "owner_key", "resume_session", "session_owner"]
@@ -65,7 +66,8 @@ async def ask_remote_owner(run: Run, remote: RemoteAgent) -> str | None:
 
 def session_owner(entry: BaseAgent, owner: str | None) -> BaseAgent | RemoteAgent:
     """The agent a stored session names as its owner: one of the entry agent's own targets
-    or a registered name. Anything else (an unregistered URL included) is ignored."""
+    or a name its network knows. Anything else (an unregistered URL, an agent of another
+    network) is ignored: the entry agent answers."""
     if owner is None or owner == entry.name:
         return entry
     try:
@@ -74,8 +76,9 @@ def session_owner(entry: BaseAgent, owner: str | None) -> BaseAgent | RemoteAgen
         return entry
 
 
-def owner_key(remote: RemoteAgent | None) -> str | None:
-    """How a session names a remote owner: its registered name, else its URL."""
+def owner_key(remote: RemoteAgent | None, network: AgentNetwork) -> str | None:
+    """How a session names a remote owner: its name when ``network`` (the entry agent's)
+    finds it by that name, else its URL."""
     if remote is None:
         return None
-    return remote.name if get_registry().get(remote.name) == remote else remote.url
+    return remote.name if network.get(remote.name) == remote else remote.url

@@ -222,7 +222,7 @@ class Run:
         async with self.entry.sessions.turn(key) as turn:
             stored = ownership.resume_session(self, turn.session)
             content = await self.answer()
-            owner = ownership.owner_key(self.remote_owner) or self.owner_name
+            owner = ownership.owner_key(self.remote_owner, self.entry.network) or self.owner_name
             await turn.commit(
                 self.transcript[stored:], owner=owner, user_id=self.context.peer_user_id
             )

@@ -4,7 +4,9 @@
   the test and restored after;
 - ``register_plugin``: ``register_plugin(module_or_object, name=None)`` into that registry;
 - ``fake_openai_server``: a started ``FakeOpenAIServer``;
-- ``fake_openai_model``: an ``OpenAIModel`` talking to that server, closed after the test.
+- ``fake_openai_model``: an ``OpenAIModel`` talking to that server, closed after the test;
+- ``agent_network``: a fresh ``AgentNetwork``, the default network for the test's duration
+  (agents built without ``network=`` join it), so tests never see each other's agents.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
+from webagents.agents.network import AgentNetwork, use_default_network
 from webagents.models.openai_provider import OpenAIModel
 from webagents.plugins.manager import PluginInfo, PluginRegistry, reset_plugin_registry
 from webagents.testing.fake_server import FakeOpenAIServer
@@ -34,6 +37,12 @@ def register_plugin(webagents_plugins: PluginRegistry) -> Callable[..., PluginIn
         return webagents_plugins.register(plugin, name=name)
 
     return register
+
+
+@pytest.fixture
+def agent_network() -> Iterator[AgentNetwork]:
+    with use_default_network(AgentNetwork("test")) as network:
+        yield network
 
 
 @pytest.fixture

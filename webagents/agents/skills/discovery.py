@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from webagents.agents.registry import get_registry
+from webagents.agents.network import network_of
 from webagents.agents.skills.base import Skill
 from webagents.context import current_context
 
@@ -99,7 +99,9 @@ class DiscoveryConfig(BaseModel):
 
 
 class DiscoverySkill(Skill):
-    """Find agents that can handle an intent among the registered local and remote agents.
+    """Find agents that can handle an intent among the local and remote agents of the
+    network: the attached agent's, else (a skill kept inside another skill) the current run's
+    agent's, else the default network.
 
     Ranking is deterministic: query words found in an agent's name weigh most, then its
     description, then its tools and tags (``metadata={"tags": [...]}``). The agent the skill
@@ -111,14 +113,14 @@ class DiscoverySkill(Skill):
 
     async def find_agents(self, intent: str, max_results: int = 5) -> list[dict[str, Any]]:
         """Up to ``max_results`` dicts with ``name``, ``description``, ``url``, ``score``."""
-        registry = get_registry()
+        network = network_of(self.agent)
         asker = self._asker()
         cards: list[dict[str, Any]] = []
-        for agent in registry.local_agents():
+        for agent in network.local_agents():
             if agent.name != asker:
                 card = agent.card()
                 cards.append({**card, "url": None, "tags": agent.metadata.get("tags", ())})
-        for remote in registry.remote_agents():
+        for remote in network.remote_agents():
             if remote.name != asker:
                 cards.append(
                     {

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from webagents._urls import is_url, redact_url, shown_name
-from webagents.agents.registry import RemoteAgent, get_registry, remote_from_url
+from webagents.agents.network import RemoteAgent, network_of, remote_from_url
 from webagents.agents.skills.base import Skill
 from webagents.errors import UnknownAgentError, WebAgentsError
 
@@ -121,15 +121,20 @@ async def query_remote(
     remote: RemoteAgent,
     messages: list[dict[str, Any]],
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     api_key: str | None = None,
 ) -> str:
     """The remote agent's answer to ``messages``; ``RemoteAgentError`` if there is none.
 
-    ``timeout`` is a total deadline: a server trickling bytes cannot stretch it.
+    ``timeout`` (a total deadline: a server trickling bytes cannot stretch it) and ``api_key``
+    (bearer token) default to the remote agent's own, then to 60 seconds and no token.
     """
     import httpx
 
+    if timeout is None:
+        timeout = remote.timeout if remote.timeout is not None else DEFAULT_TIMEOUT
+    if api_key is None:
+        api_key = remote.api_key
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     body = {"model": remote.name, "messages": messages}
 
@@ -228,8 +233,9 @@ class NLISkill(Skill):
     ) -> dict[str, Any]:
         """Ask ``agent`` (then its fallbacks) ``message``, after the optional ``messages``.
 
-        ``agent`` is a name in the ``agents`` config, else a registered agent, else (only with
-        ``allow_urls``) an ``http(s)://`` URL. Returns ``{"success", "response", "agent",
+        ``agent`` is a name in the ``agents`` config, else an agent of the network (the
+        attached agent's, else the current run's agent's, else the default network), else
+        (only with ``allow_urls``) an ``http(s)://`` URL. Returns ``{"success", "response", "agent",
         "error", "attempts", "latency_ms"}``; ``response`` is present only on success, so
         ``result.get("response", default)`` gives the caller's default when the agent could
         not answer.
@@ -250,7 +256,7 @@ class NLISkill(Skill):
                 for name in [agent, *self.fallbacks.get(agent, [])]:
                     attempts += 1
                     try:
-                        response, answered_by = await self._ask(name, conversation, limit)
+                        response, answered_by = await self._ask(name, conversation, timeout)
                     except asyncio.CancelledError:
                         raise
                     except Exception as error:
@@ -268,7 +274,7 @@ class NLISkill(Skill):
         url = self.agents.get(name)
         if url is not None:
             return RemoteAgent(name=name, url=url)
-        found = get_registry().get(name)
+        found = network_of(self.agent).get(name)
         if found is not None:
             return found
         if is_url(name):
@@ -288,16 +294,21 @@ class NLISkill(Skill):
         return names
 
     async def _ask(
-        self, name: str, conversation: list[dict[str, Any]], timeout: float
+        self, name: str, conversation: list[dict[str, Any]], timeout: float | None
     ) -> tuple[str, str]:
+        """``timeout`` is the caller's; without it a remote agent's own timeout applies, then
+        this skill's. A remote agent's own api_key wins over this skill's."""
         from webagents.agents.agent import BaseAgent
 
         found = self.resolve(name)
         if isinstance(found, BaseAgent):
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout if timeout is not None else self.timeout):
                 result = await found.run(conversation)
             return result.content, result.agent
-        answer = await query_remote(found, conversation, timeout=timeout, api_key=self.api_key)
+        if timeout is None:
+            timeout = found.timeout if found.timeout is not None else self.timeout
+        api_key = found.api_key if found.api_key is not None else self.api_key
+        answer = await query_remote(found, conversation, timeout=timeout, api_key=api_key)
         return answer, found.name
 
 
