@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
-from webagents import BaseAgent, Skill, tool
-from webagents.agents import default_network, register_remote
+from webagents import AgentNetwork, BaseAgent, Skill, tool
+from webagents.agents import register_remote
 from webagents.agents.skills import DiscoverySkill
 from webagents.testing import scripted_agent, text, tool_call
-
-
-def uname(base: str) -> str:
-    return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
 class Finder(Skill):
@@ -29,37 +23,53 @@ class Finder(Skill):
 
 
 async def test_the_asking_agent_is_not_listed() -> None:
-    topic = uuid.uuid4().hex[:8]
-    peer, _ = scripted_agent(uname(f"{topic}-peer"), description=f"{topic} answers")
+    peer, _ = scripted_agent("travel-peer", description="travel answers")
     attached = DiscoverySkill()
-    asker = BaseAgent(
-        uname(f"{topic}-asker"), description=f"{topic} questions", skills={"d": attached}
-    )
+    asker = BaseAgent("travel-asker", description="travel questions", skills={"d": attached})
     inner, model = scripted_agent(
-        uname(f"{topic}-router"),
-        [tool_call("find", {"intent": topic}), text("done")],
-        description=f"{topic} routing",
+        "travel-router",
+        [tool_call("find", {"intent": "travel"}), text("done")],
+        description="travel routing",
         skills={"f": Finder()},
     )
 
-    listed = [entry["name"] for entry in await attached.find_agents(topic, max_results=10)]
+    listed = [entry["name"] for entry in await attached.find_agents("travel", max_results=10)]
     await inner.run("find someone")
 
     assert sorted(listed) == sorted([peer.name, inner.name])
-    assert sorted(model.requests[1]["messages"][-1]["content"].split(",")) == sorted(
-        [peer.name, asker.name]
+    found_inside = model.requests[1]["messages"][-1]["content"].split(",")
+    assert sorted(found_inside) == sorted([peer.name, asker.name])
+
+
+async def test_only_the_agents_of_the_asking_agents_network_are_listed() -> None:
+    red = AgentNetwork("red")
+    BaseAgent("travel-red", description="travel", network=red)
+    red.register_remote("travel-far", "http://127.0.0.1:9/agents/travel-far", description="travel")
+    BaseAgent("travel-default", description="travel")
+    BaseAgent("travel-blue", description="travel", network=AgentNetwork("blue"))
+    attached = DiscoverySkill()
+    BaseAgent("asker", network=red, skills={"d": attached})
+    router, model = scripted_agent(
+        "router",
+        [tool_call("find", {"intent": "travel"}), text("done")],
+        network=red,
+        skills={"f": Finder()},
     )
+
+    listed = [entry["name"] for entry in await attached.find_agents("travel")]
+    await router.run("find someone")  # a kept-inside skill lists the running agent's network
+    outside = [entry["name"] for entry in await DiscoverySkill().find_agents("travel")]
+
+    assert sorted(listed) == ["travel-far", "travel-red"]
+    assert sorted(model.requests[1]["messages"][-1]["content"].split(",")) == sorted(listed)
+    assert outside == ["travel-default"]
 
 
 async def test_remote_urls_are_listed_without_credentials_or_query() -> None:
-    name = uname("vault-keeper")
-    url = f"http://admin:pw@127.0.0.1:9/agents/{name}?token=t"
-    register_remote(name, url, description="vault keeper")
-    try:
-        [found] = [
-            e for e in await DiscoverySkill().find_agents("vault keeper") if e["name"] == name
-        ]
-    finally:
-        default_network().remove(name)
+    url = "http://admin:pw@127.0.0.1:9/agents/vault-keeper?token=t"
+    register_remote("vault-keeper", url, description="vault keeper")
 
-    assert found["url"] == f"http://127.0.0.1:9/agents/{name}"
+    [found] = await DiscoverySkill().find_agents("vault keeper")
+
+    assert found["name"] == "vault-keeper"
+    assert found["url"] == "http://127.0.0.1:9/agents/vault-keeper"

@@ -334,3 +334,17 @@ def test_a_network_is_an_agent_network_or_a_clear_error() -> None:
         AgentNetwork().add("desk")  # type: ignore[arg-type]
     assert repr(AgentNetwork("support")) == "AgentNetwork('support', agents=0)"
     assert AgentNetwork.__module__ == "webagents" and webagents.AgentNetwork is AgentNetwork
+
+
+async def test_a_stored_owner_from_another_network_is_ignored() -> None:
+    store = InMemorySessionStore()
+    red, blue = AgentNetwork("red", sessions=store), AgentNetwork("blue", sessions=store)
+    scripted_agent("billing", [text("red billing")], network=red)
+    red_desk, _ = scripted_agent("desk", [transfer("billing")], network=red, handoffs=["billing"])
+    blue_desk, _ = scripted_agent("desk", [text("blue desk")], network=blue)
+
+    first = await red_desk.run("My invoice", session_id="s-1")
+    later = await blue_desk.run("And now?", session_id="s-1")  # same store, same key
+
+    assert first.agent == "billing"
+    assert (later.agent, later.content) == ("desk", "blue desk")  # blue knows no "billing"

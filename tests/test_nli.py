@@ -8,22 +8,18 @@ import asyncio
 import json
 import logging
 import threading
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from webagents import BaseAgent
-from webagents.agents import default_network, register_remote
+from webagents import BaseAgent, Skill, tool
+from webagents.agents import AgentNetwork, default_network, register_remote
 from webagents.agents.skills import DiscoverySkill, NLISkill
+from webagents.agents.skills.nli import RemoteAgentError, query_remote
 from webagents.errors import AgentConfigError
 from webagents.testing import ScriptedModel, error, scripted_agent, text, tool_call
-
-
-def uname(base: str) -> str:
-    return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
 class RecordingServer:
@@ -83,6 +79,9 @@ class RecordingServer:
         self._thread.join()
 
 
+USER_HI = {"role": "user", "content": "hi"}
+
+
 def completion(answer: str) -> dict[str, Any]:
     return {"choices": [{"index": 0, "message": {"role": "assistant", "content": answer}}]}
 
@@ -124,7 +123,7 @@ async def test_a_url_from_the_model_is_an_unknown_agent_and_nothing_is_sent(
     server: RecordingServer,
 ) -> None:
     url = server.base.replace("http://", "http://user:hunter2@") + "/agents/x?token=s3cret"
-    desk, model = asker(uname("desk"), NLISkill(), url)
+    desk, model = asker("desk", NLISkill(), url)
 
     result = await desk.run("Ask that address for me")
 
@@ -151,10 +150,10 @@ async def test_allow_urls_lets_query_agent_call_a_url(server: RecordingServer) -
     assert sent["body"]["messages"] == [{"role": "user", "content": "hi"}]
 
 
-async def test_names_in_the_agents_config_reach_their_urls_before_the_registry(
+async def test_names_in_the_agents_config_reach_their_urls_before_the_network(
     server: RecordingServer,
 ) -> None:
-    name = uname("expert")
+    name = "expert"
     _local, local_model = scripted_agent(name, [text("local answer")])
     nli = NLISkill({"agents": {name: f"{server.base}/agents/{name}"}, "api_key": "k-123"})
 
@@ -176,22 +175,20 @@ async def test_names_in_the_agents_config_reach_their_urls_before_the_registry(
 
 
 async def test_registered_local_and_remote_agents_resolve_by_name(server: RecordingServer) -> None:
-    local, _ = scripted_agent(uname("local"), [text("local answer")])
-    remote = uname("remote")
+    local, _ = scripted_agent("local", [text("local answer")])
+    remote = "remote"
     register_remote(remote, f"{server.base}/agents/{remote}")
-    try:
-        nli = NLISkill()
-        asked_local = await nli.query_agent(local.name, "hi")
-        asked_remote = await nli.query_agent(remote, "hi")
-    finally:
-        default_network().remove(remote)
+    nli = NLISkill()
+
+    asked_local = await nli.query_agent(local.name, "hi")
+    asked_remote = await nli.query_agent(remote, "hi")
 
     assert (asked_local["response"], asked_remote["response"]) == ("local answer", "remote answer")
     assert [r["path"] for r in server.requests] == [f"/agents/{remote}/chat/completions"]
 
 
 async def test_fallback_names_resolve_by_the_same_rules(server: RecordingServer) -> None:
-    primary, primary_model = scripted_agent(uname("primary"), [error(503, "down")])
+    primary, primary_model = scripted_agent("primary", [error(503, "down")])
     url = f"{server.base}/agents/backup"
     nli = NLISkill({"fallbacks": {primary.name: [url]}})
 
@@ -208,8 +205,8 @@ async def test_fallback_names_resolve_by_the_same_rules(server: RecordingServer)
     assert len(server.requests) == 1
 
 
-async def test_unknown_agents_get_close_names_from_the_config_never_from_the_registry() -> None:
-    registered, _ = scripted_agent(uname("support-desk"))
+async def test_unknown_agents_get_close_names_from_the_config_never_from_the_network() -> None:
+    registered, _ = scripted_agent("support-desk")
     nli = NLISkill(
         {
             "agents": {"billing": "http://127.0.0.1:9/agents/billing"},
@@ -224,6 +221,75 @@ async def test_unknown_agents_get_close_names_from_the_config_never_from_the_reg
         "unknown agent 'biling'; did you mean 'billing' or 'billing-backup'?"
     )
     assert near_registered["error"] == (f"unknown agent '{registered.name.replace('desk', 'dsk')}'")
+
+
+async def test_a_registered_remote_agent_carries_its_own_api_key(server: RecordingServer) -> None:
+    register_remote("keyed", f"{server.base}/agents/keyed", api_key="k-own")
+    register_remote("plain", f"{server.base}/agents/plain")
+    nli = NLISkill({"api_key": "k-skill"})
+
+    await nli.query_agent("keyed", "hi")
+    await nli.query_agent("plain", "hi")
+    await query_remote(default_network().resolve("keyed"), [USER_HI])
+    await query_remote(default_network().resolve("keyed"), [USER_HI], api_key="k-call")
+
+    assert [r["headers"].get("Authorization") for r in server.requests] == [
+        "Bearer k-own",  # the remote's own key, not the skill's
+        "Bearer k-skill",  # a remote without a key of its own gets the skill's
+        "Bearer k-own",
+        "Bearer k-call",  # an explicit argument wins
+    ]
+
+
+async def test_a_registered_remote_agent_carries_its_own_timeout() -> None:
+    with RecordingServer() as slow:
+        slow.hold.set()  # it answers only when the test is over
+        remote = register_remote("slow", f"{slow.base}/agents/slow", timeout=0.2)
+        nli = NLISkill({"timeout": 30})
+
+        by_skill = await nli.query_agent("slow", "hello?")
+        by_call = await nli.query_agent("slow", "hello?", timeout=0.1)
+        with pytest.raises(RemoteAgentError) as direct:
+            await query_remote(remote, [USER_HI])
+
+    where = f"agent 'slow' at {slow.base}/agents/slow"
+    assert by_skill["error"] == f"{where} timed out after 0.2s"
+    assert by_call["error"] == f"{where} timed out after 0.1s"
+    assert str(direct.value) == f"{where} timed out after 0.2s" and direct.value.timed_out
+
+
+async def test_names_resolve_in_the_network_of_the_asking_agent() -> None:
+    red = AgentNetwork("red")
+    scripted_agent("billing", responder=lambda request: text("red billing"), network=red)
+    scripted_agent("billing", responder=lambda request: text("default billing"))
+    attached = NLISkill()
+    BaseAgent("desk", network=red, skills={"nli": attached})
+
+    class Router(Skill):
+        """Keeps its NLISkill inside (attached to no agent), as the seed's router does."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.nli = NLISkill()
+
+        @tool
+        async def ask(self, agent: str) -> str:
+            """Ask an agent."""
+            outcome = await self.nli.query_agent(agent, "hi")
+            return str(outcome.get("response") or outcome["error"])
+
+    router, router_model = scripted_agent(
+        "router",
+        [tool_call("ask", {"agent": "billing"}), text("done")],
+        network=red,
+        skills={"r": Router()},
+    )
+
+    assert (await attached.query_agent("billing", "hi"))["response"] == "red billing"
+    await router.run("route me")  # the kept-inside skill asks from a run in the red network
+    assert router_model.requests[1]["messages"][-1]["content"] == "red billing"
+    outside = await NLISkill().query_agent("billing", "hi")  # outside any run: the default
+    assert outside["response"] == "default billing"
 
 
 # --- what failures say ------------------------------------------------------------------------
@@ -262,7 +328,7 @@ async def test_a_local_agent_that_does_not_answer_in_time_is_a_timeout() -> None
     async def wait_forever(request: dict[str, Any]) -> Any:
         await never.wait()
 
-    stuck, _ = scripted_agent(uname("stuck"), responder=wait_forever)
+    stuck, _ = scripted_agent("stuck", responder=wait_forever)
 
     outcome = await NLISkill().query_agent(stuck.name, "hello?", timeout=0.05)
 
@@ -272,7 +338,7 @@ async def test_a_local_agent_that_does_not_answer_in_time_is_a_timeout() -> None
 async def test_a_failing_local_agent_is_one_line_and_the_details_go_to_the_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    broken, _ = scripted_agent(uname("broken"), [error(500, "token sk-live-123 rejected")])
+    broken, _ = scripted_agent("broken", [error(500, "token sk-live-123 rejected")])
 
     with caplog.at_level(logging.WARNING, logger="webagents"):
         outcome = await NLISkill().query_agent(broken.name, "hello?")
@@ -286,7 +352,7 @@ async def test_a_failing_local_agent_is_one_line_and_the_details_go_to_the_log(
 
 
 async def test_an_agent_asking_itself_stops_at_max_depth() -> None:
-    name = uname("narcissus")
+    name = "narcissus"
     me, model = asker(name, NLISkill({"max_depth": 3}), name)
 
     result = await me.run("Who are you?")
@@ -300,7 +366,7 @@ async def test_an_agent_asking_itself_stops_at_max_depth() -> None:
 
 
 async def test_concurrent_run_chains_count_their_own_depth() -> None:
-    name = uname("chorus")
+    name = "chorus"
     me, model = asker(name, NLISkill({"max_depth": 2}), name)
 
     results = await asyncio.gather(*(me.run(f"voice {i}") for i in range(8)))
@@ -312,7 +378,7 @@ async def test_concurrent_run_chains_count_their_own_depth() -> None:
 
 
 async def test_agents_asking_each_other_in_a_cycle_stop_at_the_default_depth() -> None:
-    a_name, b_name = uname("alice"), uname("bob")
+    a_name, b_name = "alice", "bob"
     alice, alice_model = asker(a_name, NLISkill(), b_name)
     _bob, bob_model = asker(b_name, NLISkill(), a_name)
 
@@ -325,8 +391,8 @@ async def test_agents_asking_each_other_in_a_cycle_stop_at_the_default_depth() -
 
 
 async def test_a_query_past_the_limit_is_a_failure_outcome_without_running_the_agent() -> None:
-    name = uname("deep")
-    target, target_model = scripted_agent(uname("target"), [text("unused")])
+    name = "deep"
+    target, target_model = scripted_agent("target", [text("unused")])
     nli = NLISkill({"max_depth": 1})
     outcomes: list[dict[str, Any]] = []
 
@@ -359,11 +425,11 @@ def tool_schema(request: dict[str, Any], name: str) -> dict[str, Any]:
 
 async def test_an_agent_as_a_tool_answers_and_the_desk_keeps_the_conversation() -> None:
     expert, expert_model = scripted_agent(
-        uname("tax expert"), [text("Yes, if you work from home.")], description="Tax answers."
+        "tax expert", [text("Yes, if you work from home.")], description="Tax answers."
     )
     consult = f"consult_{expert.name.replace(' ', '_')}"
     desk, desk_model = scripted_agent(
-        uname("desk"),
+        "desk",
         [tool_call(consult, {"question": "Can I deduct my desk?"}), text("You can deduct it.")],
         tools=[expert.as_tool()],
     )
@@ -382,9 +448,9 @@ async def test_an_agent_as_a_tool_answers_and_the_desk_keeps_the_conversation() 
 
 
 async def test_as_tool_takes_a_name_and_a_description() -> None:
-    expert, _ = scripted_agent(uname("expert"), description="Ignored here.")
+    expert, _ = scripted_agent("expert", description="Ignored here.")
     desk, desk_model = scripted_agent(
-        uname("desk"),
+        "desk",
         [text("hello")],
         tools=[expert.as_tool(name="ask_tax", description="Tax law, briefly.")],
     )
@@ -396,9 +462,9 @@ async def test_as_tool_takes_a_name_and_a_description() -> None:
 
 
 async def test_a_failing_consulted_agent_is_an_error_line_for_the_model_not_a_crash() -> None:
-    expert, _ = scripted_agent(uname("expert"), [error(500, "key sk-live-9 refused")])
+    expert, _ = scripted_agent("expert", [error(500, "key sk-live-9 refused")])
     desk, desk_model = scripted_agent(
-        uname("desk"),
+        "desk",
         [tool_call(f"consult_{expert.name}", {"question": "?"}), text("I'll answer myself.")],
         tools=[expert.as_tool()],
     )
@@ -412,7 +478,7 @@ async def test_a_failing_consulted_agent_is_an_error_line_for_the_model_not_a_cr
 
 
 async def test_consulting_and_querying_share_the_nesting_bound() -> None:
-    a_name, b_name = uname("alice"), uname("bob")
+    a_name, b_name = "alice", "bob"
     alice, alice_model = asker(a_name, NLISkill(), b_name)
 
     def bob_responds(request: dict[str, Any]) -> Any:

@@ -8,11 +8,11 @@ import uuid
 
 import pytest
 
-from webagents.agents import default_network, register_remote
+from webagents.agents import AgentNetwork, register_remote
 from webagents.agents.skills import NLISkill
 from webagents.agents.skills.nli import RemoteAgentError, query_remote
 from webagents.events import HandoffFailed
-from webagents.sessions import SessionKey
+from webagents.sessions import InMemorySessionStore, SessionKey
 from webagents.testing import FakeOpenAIServer, error, scripted_agent, text, transfer
 
 
@@ -24,14 +24,13 @@ def closed_port_url() -> str:
 
 
 async def test_handoff_to_a_remote_agent_carries_the_conversation_and_context() -> None:
-    name = f"remote-expert-{uuid.uuid4().hex[:6]}"
+    name = "remote-expert"
     with FakeOpenAIServer([text("Remote expert here: rebalance yearly.")]) as remote:
         register_remote(name, remote.url, description="Investment advice")
-        desk, _ = scripted_agent(f"desk-{name}", [transfer(name, "investments")], handoffs=[name])
+        desk, _ = scripted_agent("desk", [transfer(name, "investments")], handoffs=[name])
 
         result = await desk.run("How often should I rebalance?", user_id="u1")
 
-    default_network().remove(name)
     assert result.content == "Remote expert here: rebalance yearly."
     assert result.handoff_chain == [desk.name, name]
     [record] = result.handoffs
@@ -43,15 +42,14 @@ async def test_handoff_to_a_remote_agent_carries_the_conversation_and_context() 
 
 
 async def test_a_remote_agent_that_is_down_is_a_failed_handoff_and_the_source_answers() -> None:
-    name = f"remote-down-{uuid.uuid4().hex[:6]}"
+    name = "remote-down"
     register_remote(name, closed_port_url())
     desk, model = scripted_agent(
-        f"desk-{name}", [transfer(name), text("I'll help you myself.")], handoffs=[name]
+        "desk", [transfer(name), text("I'll help you myself.")], handoffs=[name]
     )
 
     result = await desk.run("Question for the expert")
 
-    default_network().remove(name)
     assert (result.content, result.agent) == ("I'll help you myself.", desk.name)
     [failed] = [e for e in result.events if isinstance(e, HandoffFailed)]
     assert "unreachable" in failed.error
@@ -59,8 +57,7 @@ async def test_a_remote_agent_that_is_down_is_a_failed_handoff_and_the_source_an
 
 
 async def test_nli_queries_remote_agents_and_falls_back() -> None:
-    primary = f"remote-primary-{uuid.uuid4().hex[:6]}"
-    backup = f"remote-backup-{uuid.uuid4().hex[:6]}"
+    primary, backup = "remote-primary", "remote-backup"
     register_remote(primary, closed_port_url())
     with FakeOpenAIServer([text("backup answer")]) as server:
         register_remote(backup, server.url)
@@ -68,8 +65,6 @@ async def test_nli_queries_remote_agents_and_falls_back() -> None:
 
         outcome = await nli.query_agent(primary, "hello?")
 
-    for name in (primary, backup):
-        default_network().remove(name)
     assert outcome["success"] is True
     assert (outcome["response"], outcome["agent"], outcome["attempts"]) == (
         "backup answer",
@@ -79,14 +74,13 @@ async def test_nli_queries_remote_agents_and_falls_back() -> None:
 
 
 async def test_a_remote_agent_that_took_over_answers_the_next_turns_of_the_session() -> None:
-    name = f"remote-owner-{uuid.uuid4().hex[:6]}"
-    session = f"s-{name}"
+    name, session = "remote-owner", f"s-{uuid.uuid4().hex}"  # the session store is shared
     with FakeOpenAIServer(
         [text("Remote: first answer."), text("Remote: second answer.")]
     ) as remote:
         register_remote(name, remote.url)
         desk, desk_model = scripted_agent(
-            f"desk-{name}", [transfer(name), text("Desk answers again.")], handoffs=[name]
+            "desk", [transfer(name), text("Desk answers again.")], handoffs=[name]
         )
 
         first = await desk.run("First question", session_id=session)
@@ -102,7 +96,6 @@ async def test_a_remote_agent_that_took_over_answers_the_next_turns_of_the_sessi
 
     # The remote owner is gone: the entry agent takes the conversation back and answers.
     third = await desk.run("Anyone there?", session_id=session)
-    default_network().remove(name)
 
     assert (third.agent, third.content) == (desk.name, "Desk answers again.")
     [failed] = [e for e in third.events if isinstance(e, HandoffFailed)]
@@ -111,19 +104,35 @@ async def test_a_remote_agent_that_took_over_answers_the_next_turns_of_the_sessi
     assert stored is not None and stored.owner == desk.name
 
 
+async def test_a_remote_owner_registered_in_an_explicit_network_keeps_the_session() -> None:
+    net = AgentNetwork("finance-team", sessions=InMemorySessionStore())
+    with FakeOpenAIServer([text("Remote: first."), text("Remote: second.")]) as remote:
+        net.register_remote("advisor", remote.url)
+        desk, desk_model = scripted_agent(
+            "desk", [transfer("advisor")], network=net, handoffs=["advisor"]
+        )
+
+        first = await desk.run("First question", session_id="s-net")
+        second = await desk.run("Follow-up", session_id="s-net")
+
+    assert (first.agent, second.agent, second.content) == ("advisor", "advisor", "Remote: second.")
+    assert len(desk_model.requests) == 1
+    stored = await desk.sessions.read(SessionKey("desk", "s-net"))
+    assert stored is not None and stored.owner == "advisor"  # its name in the desk's network
+
+
 async def test_remote_failures_show_the_url_without_credentials_or_query() -> None:
-    name = f"remote-secret-{uuid.uuid4().hex[:6]}"
+    name = "remote-secret"
     closed = closed_port_url()
     remote = register_remote(name, closed.replace("http://", "http://ops:pw-42@") + "?key=q-99")
     desk, model = scripted_agent(
-        f"desk-{name}", [transfer(name), text("I'll help you myself.")], handoffs=[name]
+        "desk", [transfer(name), text("I'll help you myself.")], handoffs=[name]
     )
 
     result = await desk.run("Question for the expert")
     with pytest.raises(RemoteAgentError) as raised:
         await query_remote(remote, [{"role": "user", "content": "hi"}])
 
-    default_network().remove(name)
     [failed] = [e for e in result.events if isinstance(e, HandoffFailed)]
     told = model.requests[1]["messages"][-1]["content"]
     for text_shown in (failed.error, told, str(raised.value)):
@@ -133,12 +142,11 @@ async def test_remote_failures_show_the_url_without_credentials_or_query() -> No
 
 
 async def test_a_remote_answering_an_error_status_is_named_without_its_body() -> None:
-    name = f"remote-503-{uuid.uuid4().hex[:6]}"
+    name = "remote-503"
     with FakeOpenAIServer([error(503, "internal: db password SECRET-BODY")]) as server:
         remote = register_remote(name, server.url)
         with pytest.raises(RemoteAgentError) as raised:
             await query_remote(remote, [{"role": "user", "content": "hi"}])
 
-    default_network().remove(name)
     assert str(raised.value) == f"agent '{name}' at {remote.url} is unavailable: HTTP 503"
     assert raised.value.status_code == 503
