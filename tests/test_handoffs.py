@@ -1,11 +1,11 @@
 """Handoffs end to end with ``ScriptedModel``: triggers, hooks, failures, bounds, ownership.
 
-Every agent gets a unique name (agents register process-wide by name), so tests never see each
-other's agents. Failures are asserted in the result and the events: a handoff never raises.
+Each test runs in a fresh agent network (the ``agent_network`` fixture, autouse here), so tests
+never see each other's agents. Failures are asserted in the result and the events: a handoff
+never raises.
 """
 
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -24,11 +24,6 @@ from webagents.testing import (
     tool_calls,
     transfer,
 )
-
-
-def uname(base: str) -> str:
-    return f"{base}-{uuid.uuid4().hex[:8]}"
-
 
 make = scripted_agent
 
@@ -70,7 +65,7 @@ def assert_valid_transcript(messages: list[dict[str, Any]]) -> None:
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 async def test_static_condition_hands_off(asynchronous: bool) -> None:
-    target_name = uname("finance")
+    target_name = "finance"
 
     if asynchronous:
 
@@ -89,7 +84,7 @@ async def test_static_condition_hands_off(asynchronous: bool) -> None:
                 return "stock" in query.lower()
 
     expert, expert_model = make(target_name, [text("Buy low, sell high.")])
-    triage, triage_model = make(uname("triage"), skills={"finance": Finance()})
+    triage, triage_model = make("triage", skills={"finance": Finance()})
 
     result = await triage.run("How is my STOCK portfolio?")
 
@@ -114,7 +109,7 @@ async def test_static_condition_hands_off(asynchronous: bool) -> None:
 
 
 async def test_static_condition_false_keeps_the_agent() -> None:
-    target_name = uname("finance")
+    target_name = "finance"
 
     class Finance(Skill):
         @handoff(target_name)
@@ -122,7 +117,7 @@ async def test_static_condition_false_keeps_the_agent() -> None:
             return "stock" in query
 
     _expert, expert_model = make(target_name, [text("unused")])
-    triage, _ = make(uname("triage"), [text("Hello!")], skills={"f": Finance()})
+    triage, _ = make("triage", [text("Hello!")], skills={"f": Finance()})
 
     result = await triage.run("hi there")
 
@@ -136,8 +131,8 @@ async def test_static_condition_false_keeps_the_agent() -> None:
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("returns", ["name", "agent", "none"])
 async def test_dynamic_router(asynchronous: bool, returns: str) -> None:
-    legal, _ = make(uname("legal"), [text("legal answer")])
-    router_agent_name = uname("router")
+    legal, _ = make("legal", [text("legal answer")])
+    router_agent_name = "router"
 
     def route(query: str) -> Any:
         if "contract" not in query:
@@ -176,7 +171,7 @@ async def test_dynamic_router(asynchronous: bool, returns: str) -> None:
 
 
 async def test_bare_handoff_decorator_is_a_router_and_condition_sees_context() -> None:
-    vip, _ = make(uname("vip"), [text("VIP desk")])
+    vip, _ = make("vip", [text("VIP desk")])
     seen: list[tuple[str | None, str | None, Any]] = []
 
     class Router(Skill):
@@ -185,7 +180,7 @@ async def test_bare_handoff_decorator_is_a_router_and_condition_sees_context() -
             seen.append((context.peer_user_id, context.session_id, context.get("tier")))
             return vip.name if context.get("tier") == "gold" else None
 
-    front, _ = make(uname("front"), [text("front desk")], skills={"r": Router()})
+    front, _ = make("front", [text("front desk")], skills={"r": Router()})
 
     gold = await front.run("hello", user_id="u1", context={"tier": "gold"})
     basic = await front.run("hello", user_id="u2", context={"tier": "basic"})
@@ -196,9 +191,9 @@ async def test_bare_handoff_decorator_is_a_router_and_condition_sees_context() -
 
 
 async def test_conditions_run_in_priority_then_declaration_order_first_hit_wins() -> None:
-    x, _ = make(uname("x"), [text("x")])
-    y, _ = make(uname("y"), [text("y")])
-    z, _ = make(uname("z"), [text("z")])
+    x, _ = make("x", [text("x")])
+    y, _ = make("y", [text("y")])
+    z, _ = make("z", [text("z")])
     calls: list[str] = []
 
     class First(Skill):
@@ -223,7 +218,7 @@ async def test_conditions_run_in_priority_then_declaration_order_first_hit_wins(
             calls.append("to_z")
             return True
 
-    entry, _ = make(uname("entry"), skills={"first": First(), "second": Second()})
+    entry, _ = make("entry", skills={"first": First(), "second": Second()})
 
     result = await entry.run("anything")
 
@@ -233,7 +228,7 @@ async def test_conditions_run_in_priority_then_declaration_order_first_hit_wins(
 
 
 async def test_condition_routing_to_the_agent_itself_is_no_handoff() -> None:
-    name = uname("self")
+    name = "self"
 
     class Router(Skill):
         @handoff()
@@ -251,21 +246,21 @@ async def test_condition_routing_to_the_agent_itself_is_no_handoff() -> None:
 
 
 async def test_conditions_are_evaluated_again_on_the_target() -> None:
-    c, c_model = make(uname("c"), [text("C answers")])
+    c, c_model = make("c", [text("C answers")])
 
     class ToC(Skill):
         @handoff(c.name)
         def go(self, query: str) -> bool:
             return True
 
-    b, b_model = make(uname("b"), skills={"to_c": ToC()})
+    b, b_model = make("b", skills={"to_c": ToC()})
 
     class ToB(Skill):
         @handoff(b.name)
         def go(self, query: str) -> bool:
             return True
 
-    a, a_model = make(uname("a"), skills={"to_b": ToB()})
+    a, a_model = make("a", skills={"to_b": ToB()})
 
     result = await a.run("route me")
 
@@ -284,10 +279,10 @@ async def test_conditions_are_evaluated_again_on_the_target() -> None:
 
 async def test_transfer_tool_carries_target_description_and_reason() -> None:
     billing, billing_model = make(
-        uname("billing"), [text("Your invoice is paid.")], description="Handles invoices"
+        "billing", [text("Your invoice is paid.")], description="Handles invoices"
     )
     triage, triage_model = make(
-        uname("triage"), [transfer(billing.name, "invoice question")], handoffs=[billing]
+        "triage", [transfer(billing.name, "invoice question")], handoffs=[billing]
     )
 
     result = await triage.run("Is my invoice paid?")
@@ -312,10 +307,10 @@ async def test_transfer_tool_carries_target_description_and_reason() -> None:
     assert result.messages[-1] == {"role": "assistant", "content": "Your invoice is paid."}
 
 
-async def test_handoffs_given_as_names_resolve_through_the_registry() -> None:
-    support_name = uname("support")
+async def test_handoffs_given_as_names_resolve_through_the_network() -> None:
+    support_name = "support"
     # The target is named before it exists; it is resolved (with its description) at run time.
-    triage, triage_model = make(uname("triage"), [transfer(support_name)], handoffs=[support_name])
+    triage, triage_model = make("triage", [transfer(support_name)], handoffs=[support_name])
     support, _ = make(support_name, [text("support here")], description="Fixes broken things")
 
     result = await triage.run("it is broken")
@@ -370,12 +365,12 @@ async def test_handoff_hooks_see_the_handoff_and_context_reaches_the_target() ->
             return str(self.get_context()["handoff_context"]["ticket"])
 
     expert, expert_model = make(
-        uname("expert"),
+        "expert",
         [tool_call("ticket"), text("Handled T-4242")],
         skills={"observe": Observe()},
     )
     triage, _ = make(
-        uname("triage"),
+        "triage",
         [transfer(expert.name, "needs an expert")],
         handoffs=[expert],
         skills={"prepare": Prepare()},
@@ -408,7 +403,7 @@ async def test_handoff_hooks_see_the_handoff_and_context_reaches_the_target() ->
 async def test_after_handoff_of_an_outer_handoff_sees_its_own_target() -> None:
     seen: list[tuple[str, Any]] = []
 
-    c, _ = make(uname("c"), [text("C answers")])
+    c, _ = make("c", [text("C answers")])
 
     class ToC(Skill):
         @handoff(c.name)
@@ -419,7 +414,7 @@ async def test_after_handoff_of_an_outer_handoff_sees_its_own_target() -> None:
         def after(self, context: Context) -> None:
             seen.append(("b", context["handoff_agent"]))
 
-    b, _ = make(uname("b"), skills={"to_c": ToC()})
+    b, _ = make("b", skills={"to_c": ToC()})
 
     class ToB(Skill):
         @handoff(b.name)
@@ -431,7 +426,7 @@ async def test_after_handoff_of_an_outer_handoff_sees_its_own_target() -> None:
             seen.append(("a", context["handoff_agent"]))
             assert context["handoff_result"]["agent"] == c.name
 
-    a, _ = make(uname("a"), skills={"to_b": ToB()})
+    a, _ = make("a", skills={"to_b": ToB()})
 
     result = await a.run("go")
 
@@ -443,14 +438,14 @@ async def test_after_handoff_of_an_outer_handoff_sees_its_own_target() -> None:
 
 
 async def test_unknown_condition_target_fails_and_source_answers() -> None:
-    ghost = uname("ghost")
+    ghost = "ghost"
 
     class Router(Skill):
         @handoff(ghost)
         def go(self, query: str) -> bool:
             return True
 
-    triage, _ = make(uname("triage"), [text("I will help myself")], skills={"r": Router()})
+    triage, _ = make("triage", [text("I will help myself")], skills={"r": Router()})
 
     result = await triage.run("hello")
 
@@ -467,9 +462,9 @@ async def test_unknown_condition_target_fails_and_source_answers() -> None:
 
 
 async def test_unknown_transfer_target_tells_the_model_and_it_answers() -> None:
-    ghost = uname("ghost")
+    ghost = "ghost"
     triage, model = make(
-        uname("triage"),
+        "triage",
         [transfer(ghost, "try the ghost"), text("Answering myself")],
         handoffs=[ghost],
     )
@@ -498,9 +493,9 @@ async def test_veto_by_handoff_error_keeps_the_source() -> None:
         def after(self, context: Context) -> None:
             results.append(dict(context["handoff_result"]))
 
-    premium, premium_model = make(uname("premium"), [text("never")])
+    premium, premium_model = make("premium", [text("never")])
     triage, triage_model = make(
-        uname("triage"),
+        "triage",
         [transfer(premium.name), text("I can help with the basics.")],
         handoffs=[premium],
         skills={"guard": Guard()},
@@ -532,7 +527,7 @@ async def test_target_raising_is_a_failed_handoff_and_is_rolled_back(trigger: st
             return "worked"
 
     broken, broken_model = make(
-        uname("broken"),
+        "broken",
         [tool_call("work"), error(500, "upstream exploded")],
         skills={"work": Work()},
     )
@@ -550,7 +545,7 @@ async def test_target_raising_is_a_failed_handoff_and_is_rolled_back(trigger: st
             text("Source answers"),
         ]
     )
-    source, source_model = make(uname("source"), replies, handoffs=[broken], skills={"r": Router()})
+    source, source_model = make("source", replies, handoffs=[broken], skills={"r": Router()})
 
     result = await source.run("please work")
 
@@ -590,16 +585,14 @@ async def test_after_handoff_may_substitute_a_fallback_answer() -> None:
                 }
             return context
 
-    broken, _ = make(uname("broken"), [error(503, "down for maintenance")])
+    broken, _ = make("broken", [error(503, "down for maintenance")])
 
     class Router(Skill):
         @handoff(broken.name)
         def go(self, query: str) -> bool:
             return True
 
-    source, source_model = make(
-        uname("source"), skills={"fallback": Fallback(), "router": Router()}
-    )
+    source, source_model = make("source", skills={"fallback": Fallback(), "router": Router()})
 
     result = await source.run("hello")
 
@@ -612,9 +605,9 @@ async def test_after_handoff_may_substitute_a_fallback_answer() -> None:
 
 
 async def test_max_handoffs_bounds_llm_transfers_and_names_the_chain() -> None:
-    c, c_model = make(uname("c"), [text("never")])
-    b, b_model = make(uname("b"), [transfer(c.name, "go on"), text("B answers")], handoffs=[c])
-    a, _ = make(uname("a"), [transfer(b.name)], handoffs=[b], max_handoffs=1)
+    c, c_model = make("c", [text("never")])
+    b, b_model = make("b", [transfer(c.name, "go on"), text("B answers")], handoffs=[c])
+    a, _ = make("a", [transfer(b.name)], handoffs=[b], max_handoffs=1)
 
     result = await a.run("hello")
 
@@ -631,7 +624,7 @@ async def test_max_handoffs_bounds_llm_transfers_and_names_the_chain() -> None:
 
 
 async def test_max_handoffs_bounds_condition_chains_and_reports_it() -> None:
-    d, d_model = make(uname("d"), [text("never")])
+    d, d_model = make("d", [text("never")])
     chain: list[BaseAgent] = [d]
     for letter in "cba":
         nxt = chain[0]
@@ -645,7 +638,7 @@ async def test_max_handoffs_bounds_condition_chains_and_reports_it() -> None:
             return Always()
 
         agent, _ = make(
-            uname(letter),
+            letter,
             [text(f"{letter} answers")],
             skills={"always": make_skill(nxt.name)},
             max_handoffs=2,
@@ -666,9 +659,9 @@ async def test_max_handoffs_bounds_condition_chains_and_reports_it() -> None:
 
 
 async def test_ping_pong_is_refused_and_the_taken_edge_is_not_offered_again() -> None:
-    b_name = uname("b")
+    b_name = "b"
     a, a_model = make(
-        uname("a"),
+        "a",
         [transfer(b_name, "first"), transfer(b_name, "again"), text("A final")],
         handoffs=[b_name],
     )
@@ -693,7 +686,7 @@ async def test_ping_pong_is_refused_and_the_taken_edge_is_not_offered_again() ->
 
 
 async def test_models_that_always_transfer_terminate() -> None:
-    a_name, b_name = uname("a"), uname("b")
+    a_name, b_name = "a", "b"
     a, a_model = make(
         a_name, responder=lambda request: transfer(b_name), handoffs=[b_name], max_turns=3
     )
@@ -712,7 +705,7 @@ async def test_models_that_always_transfer_terminate() -> None:
 
 
 async def test_condition_ping_pong_terminates() -> None:
-    a_name, b_name = uname("a"), uname("b")
+    a_name, b_name = "a", "b"
 
     def always(target: str) -> Skill:
         class Always(Skill):
@@ -745,9 +738,9 @@ async def test_transfer_with_other_tool_calls_answers_every_call() -> None:
         ran.append(order)
         return "found"
 
-    billing, billing_model = make(uname("billing"), [text("billing here")])
+    billing, billing_model = make("billing", [text("billing here")])
     triage, _ = make(
-        uname("triage"),
+        "triage",
         [
             tool_calls(
                 ("lookup", {"order": "1"}),
@@ -777,10 +770,10 @@ async def test_transfer_with_other_tool_calls_answers_every_call() -> None:
 
 
 async def test_two_transfers_in_one_turn_only_the_first_is_performed() -> None:
-    first, _ = make(uname("first"), [text("first here")])
-    second, second_model = make(uname("second"), [text("never")])
+    first, _ = make("first", [text("first here")])
+    second, second_model = make("second", [text("never")])
     triage, _ = make(
-        uname("triage"),
+        "triage",
         [
             tool_calls(
                 (transfer_tool_name(first.name), {}),
@@ -807,9 +800,9 @@ async def test_two_transfers_in_one_turn_only_the_first_is_performed() -> None:
 
 async def test_target_owns_the_session_until_it_hands_back() -> None:
     store = InMemorySessionStore()
-    triage_name = uname("triage")
+    triage_name = "triage"
     billing, billing_model = make(
-        uname("billing"),
+        "billing",
         [text("billing 1"), text("billing 2"), transfer(triage_name, "not billing")],
         handoffs=[triage_name],
         sessions=store,
@@ -820,11 +813,11 @@ async def test_target_owns_the_session_until_it_hands_back() -> None:
         handoffs=[billing],
         sessions=store,
     )
-    session = uuid.uuid4().hex
+    session = "s-1"  # the store is this test's own
 
     first = await triage.run("about my bill", session_id=session)
     second = await triage.run("and another thing", session_id=session)
-    other = await triage.run("separate chat", session_id=uuid.uuid4().hex)
+    other = await triage.run("separate chat", session_id="s-2")
 
     assert (first.agent, first.content) == (billing.name, "billing 1")
     assert (second.agent, second.content) == (billing.name, "billing 2")
@@ -865,8 +858,8 @@ HISTORY = [
     ids=["last_user", "conversation", "callable"],
 )
 async def test_handoff_history_policies(policy: Any, expected: list[dict[str, Any]]) -> None:
-    target, target_model = make(uname("target"), [text("target answer")], handoff_history=policy)
-    source, _ = make(uname("source"), [transfer(target.name)], handoffs=[target])
+    target, target_model = make("target", [text("target answer")], handoff_history=policy)
+    source, _ = make("source", [transfer(target.name)], handoffs=[target])
 
     result = await source.run(HISTORY)
 
@@ -879,8 +872,8 @@ async def test_handoff_history_policies(policy: Any, expected: list[dict[str, An
 
 
 async def test_full_history_is_the_default() -> None:
-    target, target_model = make(uname("target"), [text("ok")])
-    source, _ = make(uname("source"), [transfer(target.name)], handoffs=[target])
+    target, target_model = make("target", [text("ok")])
+    source, _ = make("source", [transfer(target.name)], handoffs=[target])
 
     await source.run(HISTORY)
 
@@ -898,10 +891,8 @@ async def test_before_handoff_hook_raising_is_a_hook_error() -> None:
         def check(self, context: Context) -> Context:
             raise ValueError("bad guard")
 
-    target, _ = make(uname("target"), [text("never")])
-    source, _ = make(
-        uname("source"), [transfer(target.name)], handoffs=[target], skills={"g": Guard()}
-    )
+    target, _ = make("target", [text("never")])
+    source, _ = make("source", [transfer(target.name)], handoffs=[target], skills={"g": Guard()})
 
     with pytest.raises(HookError) as raised:
         await source.run("hello")
@@ -917,7 +908,7 @@ async def test_condition_raising_is_a_hook_error() -> None:
         async def route(self, query: str) -> str | None:
             raise KeyError("no table")
 
-    agent, _ = make(uname("agent"), [text("never")], skills={"r": Router()})
+    agent, _ = make("agent", [text("never")], skills={"r": Router()})
 
     with pytest.raises(HookError, match=r"Router\.route") as raised:
         await agent.run("hello")
@@ -931,7 +922,7 @@ async def test_dynamic_router_returning_a_non_name_is_a_hook_error() -> None:
         def route(self, query: str) -> Any:
             return 42
 
-    agent, _ = make(uname("agent"), [text("never")], skills={"r": Router()})
+    agent, _ = make("agent", [text("never")], skills={"r": Router()})
 
     with pytest.raises(HookError, match=r"Router\.route"):
         await agent.run("hello")
@@ -943,8 +934,8 @@ async def test_hook_error_in_the_target_propagates() -> None:
         def explode(self, context: Context) -> None:
             raise RuntimeError("target hook bug")
 
-    target, _ = make(uname("target"), [text("never")], skills={"b": Broken()})
-    source, _ = make(uname("source"), [transfer(target.name), text("no")], handoffs=[target])
+    target, _ = make("target", [text("never")], skills={"b": Broken()})
+    source, _ = make("source", [transfer(target.name), text("no")], handoffs=[target])
 
     with pytest.raises(HookError, match=r"Broken\.explode") as raised:
         await source.run("hello")
@@ -956,8 +947,8 @@ async def test_hook_error_in_the_target_propagates() -> None:
 
 
 async def test_handoff_record_fields_and_complete_event() -> None:
-    c, _ = make(uname("c"), [text("done")])
-    b, _ = make(uname("b"), [transfer(c.name, "to c")], handoffs=[c])
+    c, _ = make("c", [text("done")])
+    b, _ = make("b", [transfer(c.name, "to c")], handoffs=[c])
 
     class ToB(Skill):
         @handoff(b.name, metadata={"lane": "fast"})
@@ -965,7 +956,7 @@ async def test_handoff_record_fields_and_complete_event() -> None:
             """Everything goes to b"""
             return True
 
-    a, _ = make(uname("a"), skills={"to_b": ToB()})
+    a, _ = make("a", skills={"to_b": ToB()})
 
     result = await a.run("hello")
 

@@ -1,7 +1,8 @@
 """The run loop with ``ScriptedModel``: tools, hooks, prompts, bounds, streaming, results,
-sessions, concurrency, skill lifecycle, the agent registry and local NLI queries.
+sessions, concurrency, skill lifecycle, the agent network and local NLI queries.
 
-Every agent gets a unique name (agents register process-wide by name).
+Each test runs in a fresh agent network (the ``agent_network`` fixture, autouse here), so
+agent names are plain; session ids stay unique (the session store is the process's).
 """
 
 import asyncio
@@ -46,11 +47,6 @@ from webagents.testing import (
     transfer,
 )
 from webagents.testing.replies import ReplyLike
-
-
-def uname(base: str) -> str:
-    return f"{base}-{uuid.uuid4().hex[:8]}"
-
 
 make = scripted_agent
 
@@ -108,7 +104,7 @@ class Shop(Skill):
 
 async def test_sync_async_context_and_pydantic_tools() -> None:
     agent, model = make(
-        uname("shop"),
+        "shop",
         [
             tool_calls(
                 ("add", {"a": 2, "b": 3}),
@@ -153,7 +149,7 @@ async def test_sync_async_context_and_pydantic_tools() -> None:
 async def test_tool_errors_reach_the_model_and_the_run_continues(
     call: ReplyLike, expected: str
 ) -> None:
-    agent, model = make(uname("shop"), [call, text("recovered")], skills={"shop": Shop()})
+    agent, model = make("shop", [call, text("recovered")], skills={"shop": Shop()})
 
     result = await agent.run("try it")
 
@@ -193,7 +189,7 @@ class Scoped(Skill):
 )
 async def test_tool_scopes(scope: str, offered: list[str]) -> None:
     agent, model = make(
-        uname("scoped"),
+        "scoped",
         [tool_calls(("owner_only", {}), ("admin_only", {})), text("ok")],
         skills={"s": Scoped()},
     )
@@ -222,7 +218,7 @@ async def test_skill_scope_is_the_default_scope_of_its_tools() -> None:
             return "shared"
 
     agent, model = make(
-        uname("private"),
+        "private",
         [text("a"), text("b")],
         skills={"p": Private(scope="owner")},
     )
@@ -264,7 +260,7 @@ async def test_hooks_run_in_priority_then_declaration_order_across_skills() -> N
         def first_of_all(self, context: Context) -> None:
             order.append("b-1")
 
-    agent, _ = make(uname("hooks"), [text("ok")], skills={"1": First(), "2": Second()})
+    agent, _ = make("hooks", [text("ok")], skills={"1": First(), "2": Second()})
 
     await agent.run("hi")
 
@@ -282,7 +278,7 @@ async def test_hook_returning_none_keeps_the_context_and_a_non_context_is_a_hook
             """Whether the hook ran."""
             return str(context.get("marked"))
 
-    agent, model = make(uname("keeps"), [tool_call("marked"), text("ok")], skills={"k": Keeps()})
+    agent, model = make("keeps", [tool_call("marked"), text("ok")], skills={"k": Keeps()})
     await agent.run("hi")
     assert last_message(model.requests[1])["content"] == "True"
 
@@ -291,7 +287,7 @@ async def test_hook_returning_none_keeps_the_context_and_a_non_context_is_a_hook
         def bad(self, context: Context) -> Any:
             return {"not": "a context"}
 
-    broken, _ = make(uname("bad"), [text("never")], skills={"b": Bad()})
+    broken, _ = make("bad", [text("never")], skills={"b": Bad()})
     with pytest.raises(HookError, match=r"before_llm_call hook Bad\.bad") as raised:
         await broken.run("hi")
     assert "dict" in str(raised.value)
@@ -304,7 +300,7 @@ async def test_hook_raising_is_a_hook_error_naming_skill_and_method() -> None:
             raise ZeroDivisionError("oops")
 
     agent, _ = make(
-        uname("buggy"),
+        "buggy",
         [tool_call("add", {"a": 1, "b": 1}), text("x")],
         skills={"b": Buggy(), "s": Shop()},
     )
@@ -356,7 +352,7 @@ async def test_every_event_fires_at_the_right_time() -> None:
             return "worked"
 
     agent, _ = make(
-        uname("events"),
+        "events",
         [tool_call("work", content="working"), text("finished")],
         skills={"r": Recorder()},
     )
@@ -385,7 +381,7 @@ async def test_finalize_connection_runs_when_the_run_fails() -> None:
         def finalize(self, context: Context) -> None:
             log.append("finalize")
 
-    agent, _ = make(uname("fails"), [error(500, "down")], skills={"r": Recorder()})
+    agent, _ = make("fails", [error(500, "down")], skills={"r": Recorder()})
 
     with pytest.raises(Exception, match="down"):
         await agent.run("go")
@@ -406,7 +402,7 @@ async def test_toolcall_hooks_may_change_arguments_and_output() -> None:
             return context
 
     agent, model = make(
-        uname("rewrite"),
+        "rewrite",
         [tool_call("add", {"a": 1, "b": 1}), text("ok")],
         skills={"rewrite": Rewrite(), "shop": Shop()},
     )
@@ -429,9 +425,7 @@ async def test_get_context_in_a_tool_is_the_runs_context() -> None:
             return f"{context.peer_user_id}/{context.session_id}/{context.agent_name}"
 
     skill = Inspect()
-    agent, model = make(
-        uname("ctx"), [tool_call("inspect_context"), text("ok")], skills={"i": skill}
-    )
+    agent, model = make("ctx", [tool_call("inspect_context"), text("ok")], skills={"i": skill})
 
     result = await agent.run("hi", user_id="alice", session_id=uuid.uuid4().hex)
 
@@ -465,9 +459,7 @@ async def test_prompts_are_added_to_the_system_prompt_in_priority_order() -> Non
         def nothing(self, context: Context) -> str:
             return ""
 
-    agent, model = make(
-        uname("prompts"), [text("ok")], instructions="BASE", skills={"p": Prompts()}
-    )
+    agent, model = make("prompts", [text("ok")], instructions="BASE", skills={"p": Prompts()})
 
     await agent.run("hi", user_id="bob")
 
@@ -479,7 +471,7 @@ async def test_prompts_are_added_to_the_system_prompt_in_priority_order() -> Non
 
 async def test_max_turns_raises_naming_the_agent() -> None:
     agent, model = make(
-        uname("looper"),
+        "looper",
         responder=lambda request: tool_call("add", {"a": 1, "b": 1}),
         skills={"s": Shop()},
         max_turns=3,
@@ -495,7 +487,7 @@ async def test_max_turns_raises_naming_the_agent() -> None:
 
 async def test_max_turns_streaming_yields_an_error_event_first() -> None:
     agent, _ = make(
-        uname("looper"),
+        "looper",
         responder=lambda request: tool_call("add", {"a": 1, "b": 1}),
         skills={"s": Shop()},
         max_turns=2,
@@ -517,11 +509,11 @@ async def test_max_turns_streaming_yields_an_error_event_first() -> None:
 async def test_streaming_events_name_their_agents() -> None:
     answer = "Hello from the specialist, streamed in pieces."
     specialist, _ = make(
-        uname("specialist"),
+        "specialist",
         [tool_call("add", {"a": 1, "b": 2}), text(answer)],
         skills={"s": Shop()},
     )
-    front, _ = make(uname("front"), [transfer(specialist.name, "expert")], handoffs=[specialist])
+    front, _ = make("front", [transfer(specialist.name, "expert")], handoffs=[specialist])
 
     events = [event async for event in front.run_streaming("hi")]
 
@@ -566,7 +558,7 @@ async def test_breaking_out_of_a_stream_early_leaves_nothing_running(how: str) -
             cleaned.append("finalize")
 
     agent, model = make(
-        uname("stream"),
+        "stream",
         [text("a long answer " * 20)],
         skills={"f": Final()},
     )
@@ -593,7 +585,7 @@ async def test_breaking_out_of_a_stream_early_leaves_nothing_running(how: str) -
 
 async def test_run_result_shape_usage_and_messages() -> None:
     agent, model = make(
-        uname("result"),
+        "result",
         [tool_call("add", {"a": 40, "b": 2}), text("The answer is 42")],
         skills={"s": Shop()},
     )
@@ -638,7 +630,7 @@ async def test_run_result_shape_usage_and_messages() -> None:
 
 
 def test_run_sync_from_sync_code() -> None:
-    agent, model = make(uname("sync"), [text("sync answer")])
+    agent, model = make("sync", [text("sync answer")])
 
     result = agent.run_sync("hello")
 
@@ -650,7 +642,7 @@ def test_run_sync_from_sync_code() -> None:
 
 
 async def test_session_history_accumulates_and_resent_history_is_not_duplicated() -> None:
-    agent, model = make(uname("memory"), [text("one"), text("two"), text("three")])
+    agent, model = make("memory", [text("one"), text("two"), text("three")])
     session = uuid.uuid4().hex
 
     await agent.run("first", session_id=session)
@@ -689,7 +681,7 @@ async def test_session_history_accumulates_and_resent_history_is_not_duplicated(
 
 
 async def test_runs_without_a_session_share_nothing() -> None:
-    agent, model = make(uname("stateless"), [text("one"), text("two")])
+    agent, model = make("stateless", [text("one"), text("two")])
 
     await agent.run("first")
     await agent.run("second")
@@ -724,9 +716,9 @@ async def test_concurrent_runs_through_a_shared_chain_do_not_cross_talk() -> Non
             return text(f"answer {request_id(request)} {last['content']}")
         return tool_call("whoami")
 
-    c, _ = make(uname("c"), responder=answer, skills={"w": WhoAmI()})
-    b, _ = make(uname("b"), responder=lambda request: transfer(c.name), handoffs=[c])
-    a, _ = make(uname("a"), responder=lambda request: transfer(b.name), handoffs=[b])
+    c, _ = make("c", responder=answer, skills={"w": WhoAmI()})
+    b, _ = make("b", responder=lambda request: transfer(c.name), handoffs=[c])
+    a, _ = make("a", responder=lambda request: transfer(b.name), handoffs=[b])
 
     results = await asyncio.gather(
         *(a.run(f"request {i}", user_id=f"user-{i}") for i in range(200))
@@ -765,7 +757,7 @@ class Lifecycle(Skill):
 
 async def test_initialize_once_and_cleanup_on_close() -> None:
     skill = Lifecycle()
-    agent, _ = make(uname("life"), responder=lambda request: text("ok"), skills={"l": skill})
+    agent, _ = make("life", responder=lambda request: text("ok"), skills={"l": skill})
 
     await asyncio.gather(*(agent.run(f"hi {i}") for i in range(5)))
     await agent.run("again")
@@ -781,10 +773,10 @@ async def test_initialize_once_and_cleanup_on_close() -> None:
 
 async def test_skill_instance_cannot_serve_two_agents() -> None:
     skill = Shop()
-    first, _ = make(uname("first"), skills={"s": skill})
+    first, _ = make("first", skills={"s": skill})
 
     with pytest.raises(AgentConfigError, match=first.name):
-        make(uname("second"), skills={"s": skill})
+        make("second", skills={"s": skill})
 
 
 async def test_registering_a_skill_does_not_evaluate_its_properties() -> None:
@@ -801,7 +793,7 @@ async def test_registering_a_skill_does_not_evaluate_its_properties() -> None:
             """Ping."""
             return "pong"
 
-    agent, model = make(uname("lazy"), [tool_call("ping"), text("ok")], skills={"l": Lazy()})
+    agent, model = make("lazy", [tool_call("ping"), text("ok")], skills={"l": Lazy()})
 
     await agent.run("ping")
 
@@ -809,12 +801,12 @@ async def test_registering_a_skill_does_not_evaluate_its_properties() -> None:
     assert last_message(model.requests[1])["content"] == "pong"
 
 
-# --- agent registry --------------------------------------------------------------------------
+# --- agent network ---------------------------------------------------------------------------
 
 
 async def test_unknown_agent_error_suggests_only_close_candidates() -> None:
-    agent, _ = make(uname("known"))
-    missing = uname("missing")
+    agent, _ = make("support-desk")
+    missing = "invoice-team"
 
     with pytest.raises(UnknownAgentError) as raised:
         default_network().resolve(missing, ["billing", "billing-eu", "support"])
@@ -828,23 +820,22 @@ async def test_unknown_agent_error_suggests_only_close_candidates() -> None:
 
 
 async def test_register_remote_resolves_to_a_remote_agent() -> None:
-    name = uname("finance-expert")
+    name = "finance-expert"
     url = f"http://127.0.0.1:9/agents/{name}"
-    try:
-        register_remote(name, url + "/", description="Remote finance")
-        found = default_network().resolve(name)
-        assert isinstance(found, RemoteAgent)
-        assert (found.name, found.url, found.description) == (name, url, "Remote finance")
-        assert name in default_network().names()
-    finally:
-        default_network().remove(name)
+
+    register_remote(name, url + "/", description="Remote finance")
+
+    found = default_network().resolve(name)
+    assert isinstance(found, RemoteAgent)
+    assert (found.name, found.url, found.description) == (name, url, "Remote finance")
+    assert name in default_network().names()
 
 
 # --- NLI against local agents ----------------------------------------------------------------
 
 
 async def test_nli_query_local_agent_success() -> None:
-    helper, model = make(uname("helper"), [text("helper says hi")])
+    helper, model = make("helper", [text("helper says hi")])
 
     outcome = await NLISkill().query_agent(helper.name, "hello there")
 
@@ -859,8 +850,8 @@ async def test_nli_query_local_agent_success() -> None:
 
 
 async def test_nli_unknown_agent_is_reported_not_raised() -> None:
-    known, _ = make(uname("known"))
-    missing = uname("missing")
+    known, _ = make("support-desk")
+    missing = "invoice-team"
 
     outcome = await NLISkill().query_agent(missing, "hello")
 
@@ -873,8 +864,8 @@ async def test_nli_unknown_agent_is_reported_not_raised() -> None:
 
 
 async def test_nli_falls_back_to_the_next_agent() -> None:
-    broken, broken_model = make(uname("broken"), [error(500, "down")])
-    backup, _ = make(uname("backup"), [text("backup answer")])
+    broken, broken_model = make("broken", [error(500, "down")])
+    backup, _ = make("backup", [text("backup answer")])
     nli = NLISkill({"fallbacks": {broken.name: [backup.name]}})
 
     outcome = await nli.query_agent(broken.name, "help")
@@ -885,8 +876,8 @@ async def test_nli_falls_back_to_the_next_agent() -> None:
     assert outcome["agent"] == backup.name
     assert outcome["attempts"] == 2
 
-    both_down, _ = make(uname("down"), [error(500, "also down")])
-    nli = NLISkill({"fallbacks": {both_down.name: [uname("nobody")]}})
+    both_down, _ = make("down", [error(500, "also down")])
+    nli = NLISkill({"fallbacks": {both_down.name: ["nobody"]}})
     failed = await nli.query_agent(both_down.name, "help")
     assert failed["success"] is False
     assert failed.get("response", "Expert unavailable") == "Expert unavailable"
