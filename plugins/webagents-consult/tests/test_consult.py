@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
-import itertools
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -18,18 +16,15 @@ from webagents.plugins import PluginRegistry, reset_plugin_registry
 from webagents.testing import ScriptedModel, error, text, tool_call
 from webagents.testing.replies import ReplyLike
 
-_serial = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{next(_serial)}-{uuid.uuid4().hex[:6]}"
+# Every test builds its agents in a fresh agent network (the plugin's `agent_network`).
+pytestmark = pytest.mark.usefixtures("agent_network")
 
 
 def expert(prefix: str, *replies: ReplyLike, answer: str | None = None) -> BaseAgent:
     """A local expert agent, registered under its name."""
     responder = (lambda request: answer) if answer is not None else None
     model = ScriptedModel(replies, responder=responder)
-    return BaseAgent(unique(prefix), f"You are the {prefix} expert.", model=model)
+    return BaseAgent(prefix, f"You are the {prefix} expert.", model=model)
 
 
 def asked(agent: BaseAgent) -> list[str]:
@@ -92,7 +87,7 @@ async def test_failing_expert_is_unavailable_with_the_error() -> None:
 
 
 async def test_unregistered_expert_is_unavailable_not_missing() -> None:
-    ghost = unique("ghost-expert")
+    ghost = "ghost-expert"
     skill = ConsultSkill({"experts": {"legal": ghost}})
 
     consultation = await skill.consult("legal", "Can I sue?")
@@ -122,7 +117,7 @@ async def test_timeout_makes_a_silent_expert_unavailable() -> None:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    silent = BaseAgent(unique("silent"), model=ScriptedModel(responder=never_answers))
+    silent = BaseAgent("silent", model=ScriptedModel(responder=never_answers))
     skill = ConsultSkill({"experts": {"health": silent.name}, "timeout": 0.05})
 
     answer = await skill.consult_expert("health", "Is this serious?")
@@ -160,7 +155,7 @@ async def test_consult_experts_asks_every_expert_concurrently() -> None:
         return responder
 
     experts = {
-        topic: BaseAgent(unique(topic), model=ScriptedModel(responder=waits_for_all(reply)))
+        topic: BaseAgent(topic, model=ScriptedModel(responder=waits_for_all(reply)))
         for topic, reply in [("finance", "F."), ("legal", "L."), ("health", "H.")]
     }
     skill = ConsultSkill(
@@ -226,7 +221,7 @@ async def test_model_calls_consult_expert_during_a_run() -> None:
         ]
     )
     assistant = BaseAgent(
-        unique("assistant"),
+        "assistant",
         "Help the user.",
         model=model,
         skills={
@@ -260,7 +255,7 @@ async def test_model_calls_consult_experts_during_a_run() -> None:
         responder=final_answer,
     )
     assistant = BaseAgent(
-        unique("assistant"),
+        "assistant",
         model=model,
         skills={
             "consult": ConsultSkill({"experts": {"finance": finance.name, "legal": broken.name}})
@@ -334,7 +329,7 @@ def test_misspelled_key_fails_at_construction_naming_skill_and_field(
 
     register_plugin(webagents_consult)  # by the registered name, in an agent: the same error
     with pytest.raises(AgentConfigError) as raised:
-        BaseAgent(unique("bad-config"), skills={"c": {"name": "consult", "config": config}})
+        BaseAgent("bad-config", skills={"c": {"name": "consult", "config": config}})
     assert str(raised.value) == expected
 
 
@@ -382,7 +377,7 @@ async def test_agent_takes_consult_by_name_without_config() -> None:
         model = ScriptedModel(
             [tool_call("consult_expert", {"topic": "finance", "question": "q?"}), text("done")]
         )
-        agent = BaseAgent(unique("named"), model=model, skills={"c": "consult"})
+        agent = BaseAgent("named", model=model, skills={"c": "consult"})
     finally:
         reset_plugin_registry(previous)
 

@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import uuid
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -32,9 +31,8 @@ from webagents.messages import handoff_context_in
 from webagents.plugins import PluginRegistry, reset_plugin_registry
 from webagents.testing import ScriptedModel, text, tool_call, transfer
 
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+# Every test builds its agents in a fresh agent network (the plugin's `agent_network`).
+pytestmark = pytest.mark.usefixtures("agent_network")
 
 
 def tool_outputs(result: RunResult) -> list[str]:
@@ -59,7 +57,7 @@ def queue(db: Path) -> TicketQueue:
 
 def support_agent(model: ScriptedModel, skill: EscalationSkill, **kwargs: Any) -> BaseAgent:
     return BaseAgent(
-        unique("support"),
+        "support",
         "Help customers; escalate to a human when you cannot.",
         model=model,
         skills={"escalation": skill},
@@ -357,7 +355,7 @@ async def test_escalation_data_reaches_the_human_desk(queue: TicketQueue) -> Non
     stranger = queue.open_ticket("cust-2", "not yours", "high", [])
 
     desk_model = ScriptedModel(["A colleague will call you today."])
-    desk = BaseAgent(unique("human-desk"), "Brief the human staff.", model=desk_model)
+    desk = BaseAgent("human-desk", "Brief the human staff.", model=desk_model)
     bot_model = ScriptedModel(
         [
             tool_call("escalate_to_human", {"reason": "double charge", "priority": "high"}),
@@ -387,9 +385,9 @@ async def test_escalation_data_reaches_the_human_desk(queue: TicketQueue) -> Non
 
 async def test_escalation_keeps_other_handoff_context_keys(queue: TicketQueue) -> None:
     desk_model = ScriptedModel(["ok"])
-    desk = BaseAgent(unique("human-desk"), "Brief the human staff.", model=desk_model)
+    desk = BaseAgent("human-desk", "Brief the human staff.", model=desk_model)
     bot = BaseAgent(
-        unique("support"),
+        "support",
         "Help.",
         model=ScriptedModel([transfer(desk.name, "angry customer")]),
         skills={
@@ -409,9 +407,9 @@ async def test_escalation_keeps_other_handoff_context_keys(queue: TicketQueue) -
 
 
 async def test_other_handoffs_are_untouched(queue: TicketQueue) -> None:
-    desk = BaseAgent(unique("human-desk"), "Humans.", model=ScriptedModel(["desk"]))
+    desk = BaseAgent("human-desk", "Humans.", model=ScriptedModel(["desk"]))
     billing_model = ScriptedModel(["billing here"])
-    billing = BaseAgent(unique("billing"), "Billing.", model=billing_model)
+    billing = BaseAgent("billing", "Billing.", model=billing_model)
     skill = EscalationSkill({"db": str(queue.path), "handoff_target": desk.name})
     bot = support_agent(
         ScriptedModel([transfer(billing.name, "invoice question")]), skill, handoffs=[desk, billing]
@@ -424,7 +422,7 @@ async def test_other_handoffs_are_untouched(queue: TicketQueue) -> None:
 
 async def test_without_a_handoff_target_the_hook_does_nothing(queue: TicketQueue) -> None:
     desk_model = ScriptedModel(["desk"])
-    desk = BaseAgent(unique("human-desk"), "Humans.", model=desk_model)
+    desk = BaseAgent("human-desk", "Humans.", model=desk_model)
     bot = support_agent(
         ScriptedModel([transfer(desk.name, "why")]),
         EscalationSkill({"db": str(queue.path)}),
@@ -506,7 +504,7 @@ def test_misspelled_key_fails_at_construction_naming_skill_and_field(
 
     register_plugin(webagents_escalation)  # by the registered name, in an agent: the same error
     with pytest.raises(AgentConfigError) as raised:
-        BaseAgent(unique("bad-config"), skills={"e": {"name": "escalation", "config": config}})
+        BaseAgent("bad-config", skills={"e": {"name": "escalation", "config": config}})
     assert str(raised.value) == expected
 
 
@@ -580,7 +578,7 @@ def test_agents_accept_the_registered_skill_name(
     monkeypatch.setenv("WEBAGENTS_HOME", str(tmp_path))
     previous = reset_plugin_registry(PluginRegistry())
     try:
-        agent = BaseAgent(unique("named"), "hi", skills={"escalation": "escalation"})
+        agent = BaseAgent("named", "hi", skills={"escalation": "escalation"})
     finally:
         reset_plugin_registry(previous)
     assert isinstance(agent.skills["escalation"], EscalationSkill)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
-import itertools
-import uuid
 from typing import Any
 
 import pytest
@@ -17,16 +15,13 @@ from webagents.events import HandoffTransfer
 from webagents.plugins import PluginRegistry
 from webagents.testing import ScriptedModel, transfer
 
-_serial = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{next(_serial)}-{uuid.uuid4().hex[:6]}"
+# Every test builds its agents in a fresh agent network (the plugin's `agent_network`).
+pytestmark = pytest.mark.usefixtures("agent_network")
 
 
 def expert(prefix: str, answer: str) -> tuple[BaseAgent, ScriptedModel]:
     model = ScriptedModel(responder=lambda request: answer)
-    return BaseAgent(unique(prefix), f"You are {prefix}.", model=model), model
+    return BaseAgent(prefix, f"You are {prefix}.", model=model), model
 
 
 def front_desk(
@@ -34,7 +29,7 @@ def front_desk(
 ) -> tuple[BaseAgent, ScriptedModel]:
     model = ScriptedModel(replies)
     agent = BaseAgent(
-        unique("front"),
+        "front",
         "Greet customers.",
         model=model,
         skills={"router": RouterSkill(config)},
@@ -215,7 +210,7 @@ async def test_the_match_is_in_the_context_for_other_hooks() -> None:
 
     billing, _ = expert("billing", "Billing.")
     front = BaseAgent(
-        unique("front"),
+        "front",
         model=ScriptedModel(),
         skills={
             "router": RouterSkill(
@@ -261,7 +256,7 @@ async def test_a_transfer_chosen_by_the_model_keeps_its_own_reason() -> None:
 
 
 async def test_a_rule_naming_an_unknown_agent_fails_and_the_source_answers() -> None:
-    missing = unique("nobody")
+    missing = "nobody"
     front, _ = front_desk(
         {"rules": [{"target": missing, "keywords": ["refund"]}]}, "I can help myself."
     )
@@ -395,7 +390,7 @@ def test_misspelled_key_fails_at_construction_naming_skill_and_field(
 
     register_plugin(webagents_router)  # by the registered name, in an agent: the same error
     with pytest.raises(AgentConfigError) as raised:
-        BaseAgent(unique("bad-config"), skills={"r": {"name": "router", "config": config}})
+        BaseAgent("bad-config", skills={"r": {"name": "router", "config": config}})
     assert str(raised.value) == expected
 
 
@@ -445,7 +440,7 @@ async def test_agent_takes_the_router_by_name_without_config() -> None:
     previous = reset_plugin_registry(registry)
     try:
         model = ScriptedModel(["No routes configured."])
-        agent = BaseAgent(unique("named"), model=model, skills={"r": "router"})
+        agent = BaseAgent("named", model=model, skills={"r": "router"})
     finally:
         reset_plugin_registry(previous)
 
