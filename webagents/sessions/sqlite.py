@@ -21,8 +21,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from webagents.errors import AgentConfigError
@@ -78,16 +77,6 @@ class _Lease:
 class _Cached:
     generation: str
     messages: list[dict[str, Any]]  # the first stored messages, decoded; only ever appended to
-
-
-@dataclass(slots=True)
-class _Attempt:
-    """One try at a lease, run in a thread. When the waiting task is cancelled the thread runs
-    on; they agree under ``lock`` on which of them gives back a lease the try took."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    took: bool | None = None  # set by the thread once it is done
-    abandoned: bool = False
 
 
 def _positive(name: str, value: object) -> float:
@@ -154,7 +143,8 @@ class SQLiteSessionStore(SessionStore[_Lease]):
     async def _unlock(self, key: SessionKey, lease: _Lease) -> None:
         lease.renewer.cancel()
         # Shielded: a second cancellation of the turn must not leave its lease behind.
-        await asyncio.shield(self._in_background(self._release_sync, key, lease.token))
+        release = asyncio.create_task(asyncio.to_thread(self._release_sync, key, lease.token))
+        await asyncio.shield(self._track(release))
 
     async def _wait_for_lease(self, key: SessionKey, token: str) -> None:
         waiter = (asyncio.get_running_loop(), asyncio.Event())
@@ -188,26 +178,22 @@ class SQLiteSessionStore(SessionStore[_Lease]):
                 loop.call_soon_threadsafe(woken.set)
 
     async def _try_lease(self, key: SessionKey, token: str) -> bool:
-        attempt = _Attempt()
-
-        def run() -> bool:
-            took = self._take_sync(key, token)
-            with attempt.lock:
-                attempt.took = took
-                give_back = took and attempt.abandoned
-            if give_back:
-                self._release_sync(key, token)
-            return took
-
+        attempt = asyncio.create_task(asyncio.to_thread(self._take_sync, key, token))
         try:
-            return await asyncio.to_thread(run)
+            return await asyncio.shield(attempt)
         except asyncio.CancelledError:
-            with attempt.lock:
-                attempt.abandoned = True
-                give_back = attempt.took is True
-            if give_back:  # taken just before the cancellation arrived
-                self._in_background(self._release_sync, key, token)
+            # The try runs on in its thread and may take the lease after all: give it back
+            # then. Tracked, so that aclose() waits for it.
+            self._track(asyncio.create_task(self._give_back(attempt, key, token)))
             raise
+
+    async def _give_back(self, attempt: asyncio.Task[bool], key: SessionKey, token: str) -> None:
+        try:
+            took = await attempt
+        except Exception:
+            return  # nothing was taken, and the waiter that wanted it was cancelled
+        if took:
+            await asyncio.to_thread(self._release_sync, key, token)
 
     async def _renew(self, key: SessionKey, token: str) -> None:
         while True:
@@ -232,8 +218,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
                 )
                 return
 
-    def _in_background(self, function: Callable[..., None], *args: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.create_task(asyncio.to_thread(function, *args))
+    def _track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
         self._background.add(task)
         task.add_done_callback(self._settled)
         return task
