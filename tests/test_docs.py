@@ -37,6 +37,7 @@ RUNNABLE_PAGES = (
     "events.md",
     "nli.md",
     "logging.md",
+    "sessions.md",
     "payments.md",
 )
 # Pages the index links to that are written separately; drop a name once its page exists.
