@@ -27,11 +27,13 @@ __all__ = [
     "concurrent_runs",
     "measure",
     "measure_batches",
+    "measure_timed",
     "median_us",
     "peak_rss_mb",
 ]
 
 Op = Callable[[], Awaitable[object]]
+TimedOp = Callable[[], Awaitable[float]]  # returns the seconds of its own measured part
 
 # Run in a fresh interpreter: seconds to import the module, then peak RSS in MiB.
 _IMPORT_PROBE = (
@@ -95,6 +97,34 @@ async def measure(
             for _ in range(size):
                 await op()
             samples[name].append((time.perf_counter() - started) / size)
+    return samples
+
+
+async def measure_timed(
+    ops: Mapping[str, TimedOp], *, rounds: int, round_s: float, min_warmup: int = 3
+) -> dict[str, list[float]]:
+    """Seconds per call of each op, one figure per round, for ops that time themselves.
+
+    As ``measure``, but each call returns the seconds of its measured part, so an op may do
+    work around it that is not counted (such as preparing sessions of a given size). Warm-up
+    and batches are sized by those seconds: a round holds about ``round_s`` of measured work.
+    """
+    batch: dict[str, int] = {}
+    for name, op in ops.items():
+        calls, measured = 0, 0.0
+        while calls < min_warmup or measured < round_s:
+            measured += await op()
+            calls += 1
+        batch[name] = max(1, round(round_s * calls / measured))
+    samples: dict[str, list[float]] = {name: [] for name in ops}
+    for _ in range(rounds):
+        for name, op in ops.items():
+            size = batch[name]
+            gc.collect()
+            measured = 0.0
+            for _ in range(size):
+                measured += await op()
+            samples[name].append(measured / size)
     return samples
 
 

@@ -18,6 +18,10 @@ measured is the framework. Figures are medians over rounds:
 - ``http_overhead_ratio``: one agent turn over real HTTP against ``FakeOpenAIServer`` divided
   by the bare ``openai`` client sending the same request to the same server (each framework
   against the ``openai`` client of its own environment).
+- ``session_turn_us``: what a session costs a one-turn answer, on a session of 10 and of
+  10,000 messages, per store (ours: memory and SQLite; the peer: ``SQLiteSession``): the turn
+  with the session minus the same agent answering the same history without one, so what the
+  model is sent is left out. ``session_growth_<store>`` = at 10,000 / at 10.
 
 Prints a table (figure, ours, peer, peer/ours, target, met?), then, as the last line, one
 JSON object: our figures, and the peer's under ``"peer"``. Nothing here asserts a time.
@@ -43,6 +47,7 @@ PEER_VENV = HERE / ".peer-venv"
 PEER_DIST, PEER_VERSION = "openai-agents", "0.24.0"
 CHAIN = 10
 SIZES = (10, 100, 1000)
+SESSION_SIZES = (10, 10_000)  # messages in the short and the long session
 
 Figures = dict[str, Any]
 
@@ -59,10 +64,12 @@ class Mode:
     import_rounds: int
     http_rounds: int
     http_round_ms: float
+    session_rounds: int
+    session_round_ms: float  # of measured turns; preparing sessions comes on top
 
 
-QUICK = Mode("quick", 5, 20, 1, 50, 1, 3, 1, 5, 20)
-FULL = Mode("full", 21, 100, 1, 300, 3, 9, 9, 21, 60)
+QUICK = Mode("quick", 5, 20, 1, 50, 1, 3, 1, 5, 20, 3, 100)
+FULL = Mode("full", 21, 100, 1, 300, 3, 9, 9, 21, 60, 7, 200)
 
 
 # running the two sides ---------------------------------------------------------------------
@@ -111,6 +118,11 @@ def groups(mode: Mode, url: str) -> list[Group]:
     micro = {"rounds": mode.rounds, "round_ms": mode.round_ms}
     concurrent = {"rounds": mode.concurrent_rounds, "round_ms": mode.concurrent_round_ms}
     http = {"url": url, "rounds": mode.http_rounds, "round_ms": mode.http_round_ms}
+    session = {
+        "size": max(SESSION_SIZES),
+        "rounds": mode.session_rounds,
+        "round_ms": mode.session_round_ms,
+    }
     once = {"ours": 1, "peer": 1}
     return [
         ([(("handoff",), "handoff", {"size": CHAIN, **micro})], once),
@@ -122,6 +134,7 @@ def groups(mode: Mode, url: str) -> list[Group]:
         ),
         ([(("import",), "import", {"rounds": mode.import_rounds})], once),
         ([(("http",), "http", http)], once),
+        ([(("session",), "session", session)], once),
     ]
 
 
@@ -185,6 +198,17 @@ def figures(raw: Mapping[str, Any]) -> Figures:
         "http_overhead_ratio": raw["http"]["http_overhead_ratio"],
         "http_agent_turn_us": raw["http"]["agent_turn_us"],
         "http_bare_client_us": raw["http"]["bare_client_us"],
+        **session_figures(raw["session"]),
+    }
+
+
+def session_figures(raw: Mapping[str, Any]) -> Figures:
+    """``session_turn_us`` per store and size, and each store's growth (long / short)."""
+    short, long = (str(n) for n in SESSION_SIZES)
+    turn_us = raw["session_turn_us"]
+    return {
+        "session_turn_us": turn_us,
+        **{f"session_growth_{store}": us[long] / us[short] for store, us in turn_us.items()},
     }
 
 
@@ -199,6 +223,11 @@ def _times_less(key: str) -> Callable[[Figures, Figures], bool]:
     return lambda ours, peer: peer[key] >= 10 * ours[key] and ours[key] > 0
 
 
+def _at_most(key: str, limit: float) -> Callable[[Figures, Figures], bool]:
+    """Ours is at most ``limit`` (a growth: a store that was not measured is not met)."""
+    return lambda ours, _: key in ours and 0 < ours[key] <= limit
+
+
 TARGETS = (
     Target("handoff_us", "peer/ours >= 10", _times_less("handoff_us")),
     Target("run_us", "peer/ours >= 10", _times_less("run_us")),
@@ -210,10 +239,17 @@ TARGETS = (
     Target(
         "http_overhead_ratio", "ours <= 1.15", lambda ours, _: ours["http_overhead_ratio"] <= 1.15
     ),
+    Target("session_growth_memory", "ours <= 1.5", _at_most("session_growth_memory", 1.5)),
+    Target("session_growth_sqlite", "ours <= 1.5", _at_most("session_growth_sqlite", 1.5)),
 )
 
-# (label, how to read the figure, format)
-ROWS: tuple[tuple[str, Callable[[Figures], float], str], ...] = (
+
+def _session_us(store: str, n: int) -> Callable[[Figures], float | None]:
+    return lambda f: f["session_turn_us"].get(store, {}).get(str(n))
+
+
+# (label, how to read the figure, format); a figure a side does not have reads None ("-")
+ROWS: tuple[tuple[str, Callable[[Figures], float | None], str], ...] = (
     ("handoff (us per handoff)", lambda f: f["handoff_us"], "{:.1f}"),
     ("run (us per one-turn run)", lambda f: f["run_us"], "{:.1f}"),
     ("tool round trip (us)", lambda f: f["tool_us"], "{:.1f}"),
@@ -247,6 +283,19 @@ ROWS: tuple[tuple[str, Callable[[Figures], float], str], ...] = (
     ("http agent turn (us)", lambda f: f["http_agent_turn_us"], "{:.0f}"),
     ("http bare client (us)", lambda f: f["http_bare_client_us"], "{:.0f}"),
     ("http overhead (turn / bare)", lambda f: f["http_overhead_ratio"], "{:.3f}"),
+    *(
+        (f"session turn, {store}, N={n} (us)", _session_us(store, n), "{:.1f}")
+        for store in ("memory", "sqlite")
+        for n in SESSION_SIZES
+    ),
+    *(
+        (
+            f"session growth, {store} ({max(SESSION_SIZES)} / {min(SESSION_SIZES)})",
+            lambda f, store=store: f.get(f"session_growth_{store}"),
+            "{:.2f}",
+        )
+        for store in ("memory", "sqlite")
+    ),
 )
 _ROW_TARGET = {
     "handoff (us per handoff)": "handoff_us",
@@ -255,6 +304,12 @@ _ROW_TARGET = {
     "concurrency scaling (1000 / 10)": "concurrency_scaling",
     "cold import (s)": "import_s",
     "http overhead (turn / bare)": "http_overhead_ratio",
+    **{
+        f"session growth, {store} ({max(SESSION_SIZES)} / {min(SESSION_SIZES)})": (
+            f"session_growth_{store}"
+        )
+        for store in ("memory", "sqlite")
+    },
 }
 
 
@@ -266,13 +321,13 @@ def summarise(ours: Figures, peer: Figures) -> tuple[str, dict[str, bool]]:
     table = [header]
     for label, read, fmt in ROWS:
         mine, theirs = read(ours), read(peer)
-        ratio = f"{theirs / mine:.1f}x" if mine > 0 else "-"
+        ratio = f"{theirs / mine:.1f}x" if mine and theirs is not None and mine > 0 else "-"
         key = _ROW_TARGET.get(label)
         table.append(
             (
                 label,
-                fmt.format(mine),
-                fmt.format(theirs),
+                fmt.format(mine) if mine is not None else "-",
+                fmt.format(theirs) if theirs is not None else "-",
                 ratio,
                 texts[key] if key else "",
                 ("yes" if met[key] else "NO") if key else "",
@@ -302,7 +357,7 @@ def report(ours_raw: Mapping[str, Any], peer_raw: Mapping[str, Any], **extra: An
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (< 60 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (< 90 s)")
     args = parser.parse_args(argv)
     mode = QUICK if args.quick else FULL
     started = time.perf_counter()

@@ -15,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
+import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from _harness import (
@@ -24,12 +27,16 @@ from _harness import (
     cold_import,
     concurrent_runs,
     measure,
+    measure_timed,
     median_us,
 )
 
-from webagents import BaseAgent
+from webagents import BaseAgent, RunResult
 from webagents._names import TRANSFER_PREFIX
+from webagents.agents.runner import Run
 from webagents.models.base import ModelRequest, ModelResponse, ToolCall, Usage
+from webagents.sessions import InMemorySessionStore, SessionKey, SessionStore
+from webagents.sessions.sqlite import SQLiteSessionStore
 
 INSTRUCTIONS = "You are a helpful assistant."
 QUESTION = "hello"
@@ -230,6 +237,187 @@ async def http(url: str | None = None, rounds: int = 15, round_s: float = 0.05) 
     }
 
 
+# (g) session turns ---------------------------------------------------------------------------
+
+SESSION_SMALL = 10  # messages in the short session; the long one holds --size
+
+TimedOp = Callable[[], Awaitable[float]]
+
+
+class CountingModel(FakeModel):
+    """The fake model, remembering how many messages its last request carried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        self.sent = len(request.messages)
+        return await super().complete(request)
+
+
+def _sent(agent: BaseAgent) -> int:
+    assert isinstance(agent.model, CountingModel)
+    return agent.model.sent
+
+
+def _conversation(turn: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
+    """``size`` messages: the messages of one stored turn over and over, each a fresh dict."""
+    return [dict(turn[i % len(turn)]) for i in range(size)]
+
+
+class SessionsAt:
+    """Sessions of ``agent``'s store holding ``size`` messages, for timing turns on them.
+
+    Sessions are prepared through the store (``size`` messages committed in one turn, which
+    also fills a store's cache as the turns of a running conversation do), enough for
+    ``turns`` timed turns, each session serving ``quota`` of them; then they are deleted and
+    new ones prepared, none of it timed. So a timed turn finds between ``size`` and ``size +
+    2 * (quota - 1)`` messages (10 at 10; 10,000 to 10,198 at 10,000), and timed turns follow
+    each other as on a server, not between preparations.
+    """
+
+    def __init__(
+        self, agent: BaseAgent, turn: list[dict[str, Any]], size: int, turns: int = 100
+    ) -> None:
+        self.agent, self.size, self.turns = agent, size, turns
+        self.quota = max(1, size // 100)
+        self.history = _conversation(turn, size)
+        self.keys: list[SessionKey] = []
+        self.done = 0  # timed turns on the current sessions
+        self._ids = itertools.count()
+
+    async def _prepare(self) -> None:
+        store = self.agent.sessions
+        for key in self.keys:
+            await store.delete(key)
+        self.keys = []
+        for _ in range(-(-self.turns // self.quota)):
+            key = SessionKey(self.agent.name, f"s{self.size}-{next(self._ids)}")
+            async with store.turn(key) as turn:
+                await turn.commit(self.history, owner=self.agent.name, user_id=None)
+            self.keys.append(key)
+        self.done = 0
+
+    async def turn(self) -> float:
+        """Seconds of one turn; the model must be sent every stored message."""
+        if self.done == len(self.keys) * self.quota:
+            await self._prepare()
+        key = self.keys[self.done // self.quota]
+        stored = self.size + 2 * (self.done % self.quota)
+        started = time.perf_counter()
+        await self.agent.run(QUESTION, session_id=key.session_id)
+        elapsed = time.perf_counter() - started
+        if _sent(self.agent) != stored + 2:  # the system message, the history, the question
+            raise AssertionError(f"a turn on {stored} messages sent {_sent(self.agent)}")
+        self.done += 1
+        return elapsed
+
+
+def without_session(agent: BaseAgent, history: list[dict[str, Any]]) -> Callable[[], Any]:
+    """The same agent answering ``history`` and a new user message without a session.
+
+    The run's transcript is built as a session turn builds it (``resume_session``: the
+    history, then what is new, in one list the run owns), so the model is sent the same
+    messages at the same cost on both sides. ``run(history + [question])`` would not do: it
+    checks and copies each of the caller's messages (about 0.5 us each), work a session turn
+    does not do, so it costs far more at 10,000 messages; it is reported as ``messages_us``.
+    """
+
+    def answer() -> Awaitable[RunResult]:
+        run = Run.create(agent, QUESTION, None, None, None, "all")
+        run.transcript = history + run.transcript
+        return run.execute()
+
+    return answer
+
+
+def timed(agent: BaseAgent, op: Callable[[], Awaitable[object]], sends: int) -> TimedOp:
+    """Seconds of one call of ``op``, which must send the model ``sends`` messages."""
+
+    async def call() -> float:
+        started = time.perf_counter()
+        await op()
+        elapsed = time.perf_counter() - started
+        if _sent(agent) != sends:
+            raise AssertionError(f"the model was sent {_sent(agent)} messages, not {sends}")
+        return elapsed
+
+    return call
+
+
+async def session(
+    size: int = 10_000, rounds: int = 11, round_s: float = 0.1, turns: int = 100
+) -> dict[str, Any]:
+    """(g) one turn (a user message, a one-turn answer) on a session holding 10 messages and
+    on one holding ``size``, for each store (memory; SQLite in a temporary file); sessions
+    are prepared ``turns`` timed turns at a time (see ``SessionsAt``).
+
+    ``session_turn_us`` is what the session costs the turn: (turn with ``session_id`` on a
+    session of N messages) - (the same agent answering the same N messages without a
+    session, see ``without_session``), the median of the per-round differences.
+    """
+    if size <= SESSION_SMALL:
+        raise ValueError(f"the long session must hold more than {SESSION_SMALL} messages")
+    with tempfile.TemporaryDirectory(prefix="bench-sessions-") as folder:
+        stores: dict[str, SessionStore[Any]] = {
+            "memory": InMemorySessionStore(),
+            "sqlite": SQLiteSessionStore(Path(folder) / "sessions.db"),
+        }
+        try:
+            return await _session(stores, (SESSION_SMALL, size), rounds, round_s, turns)
+        finally:
+            for store in stores.values():
+                await store.aclose()
+
+
+async def _session(
+    stores: dict[str, SessionStore[Any]],
+    sizes: tuple[int, int],
+    rounds: int,
+    round_s: float,
+    turns: int,
+) -> dict[str, Any]:
+    agents = {
+        kind: BaseAgent(name, INSTRUCTIONS, model=CountingModel(), sessions=store)
+        for (kind, store), name in zip(stores.items(), _names(len(stores)), strict=True)
+    }
+    first = agents["memory"]
+    await first.run(QUESTION, session_id="seed")
+    seed = await first.sessions.read(SessionKey(first.name, "seed"))
+    if seed is None or [m["content"] for m in seed.messages] != [QUESTION, ANSWER]:
+        raise AssertionError(f"a first session turn stored {seed}")
+    turn = seed.messages  # what one turn stores: the user message and the answer
+
+    ops: dict[str, TimedOp] = {}
+    for n in sizes:
+        history = _conversation(turn, n)
+        ops[f"without {n}"] = timed(first, without_session(first, history), n + 2)
+        asked = [*history, turn[0]]
+        ops[f"messages {n}"] = timed(first, lambda asked=asked: first.run(asked), n + 2)
+        for kind, agent in agents.items():
+            ops[f"{kind} {n}"] = SessionsAt(agent, turn, n, turns).turn
+    samples = await measure_timed(ops, rounds=rounds, round_s=round_s, min_warmup=1)
+
+    def median(name: str) -> float:
+        return median_us(samples[name])
+
+    def difference(kind: str, n: int) -> float:
+        pairs = zip(samples[f"{kind} {n}"], samples[f"without {n}"], strict=True)
+        return median_us([with_session - alone for with_session, alone in pairs])
+
+    return {
+        "workload": "session",
+        "sizes": list(sizes),
+        "session_turn_us": {kind: {str(n): difference(kind, n) for n in sizes} for kind in agents},
+        "session_us": {kind: {str(n): median(f"{kind} {n}") for n in sizes} for kind in agents},
+        "without_session_us": {str(n): median(f"without {n}") for n in sizes},
+        "messages_us": {str(n): median(f"messages {n}") for n in sizes},
+        "turns_per_session": {str(n): max(1, n // 100) for n in sizes},
+        "rounds": rounds,
+    }
+
+
 WORKLOADS = {
     "handoff": handoff,
     "run": run,
@@ -237,6 +425,7 @@ WORKLOADS = {
     "concurrent": concurrent,
     "import": import_time,
     "http": http,
+    "session": session,
 }
 
 if __name__ == "__main__":

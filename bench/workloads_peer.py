@@ -16,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
+import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from _harness import (
@@ -25,9 +28,10 @@ from _harness import (
     cold_import,
     concurrent_runs,
     measure,
+    measure_timed,
     median_us,
 )
-from agents import Agent, Runner, Usage, function_tool, set_tracing_disabled
+from agents import Agent, Runner, SQLiteSession, Usage, function_tool, set_tracing_disabled
 from agents.items import ModelResponse
 from agents.models.interface import Model
 from openai.types.responses import (
@@ -258,6 +262,123 @@ async def http(url: str | None = None, rounds: int = 15, round_s: float = 0.05) 
     }
 
 
+# (g) session turns ---------------------------------------------------------------------------
+
+SESSION_SMALL = 10  # items in the short session; the long one holds --size
+
+TimedOp = Callable[[], Awaitable[float]]
+
+
+class CountingModel(FakeModel):
+    """The fake model, remembering how many input items its last call carried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    async def get_response(  # type: ignore[override]
+        self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+    ) -> ModelResponse:
+        self.sent = len(input) if isinstance(input, list) else 1
+        return await super().get_response(system_instructions, input, *args, **kwargs)
+
+
+def _conversation(turn: list[Any], size: int) -> list[Any]:
+    """``size`` items: the items of one stored turn over and over, each a fresh dict with its
+    own id where the turn's items have one (ids are unique in a real conversation)."""
+    items = []
+    for i in range(size):
+        item = dict(turn[i % len(turn)])
+        if "id" in item:
+            item["id"] = f"{item['id']}_{i}"
+        items.append(item)
+    return items
+
+
+def _check(model: CountingModel, sends: int) -> None:
+    if model.sent != sends:
+        raise AssertionError(f"the model was sent {model.sent} items, not {sends}")
+
+
+def session_turn(agent: Agent[Any], session: SQLiteSession, size: int) -> TimedOp:
+    """Seconds of one turn on ``session`` (``size`` items); the turn's two items (the user
+    message and the answer) are then popped, not timed, so the session keeps its size."""
+    model = agent.model
+    assert isinstance(model, CountingModel)
+
+    async def turn() -> float:
+        started = time.perf_counter()
+        await Runner.run(agent, QUESTION, session=session)
+        elapsed = time.perf_counter() - started
+        _check(model, size + 1)  # the history and the question
+        for _ in range(2):
+            await session.pop_item()
+        return elapsed
+
+    return turn
+
+
+def without_session(agent: Agent[Any], history: list[Any]) -> TimedOp:
+    """Seconds of the same agent answering ``history`` and the question given as its input."""
+    model = agent.model
+    assert isinstance(model, CountingModel)
+
+    async def answer() -> float:
+        started = time.perf_counter()
+        await Runner.run(agent, [*history, {"role": "user", "content": QUESTION}])
+        elapsed = time.perf_counter() - started
+        _check(model, len(history) + 1)
+        return elapsed
+
+    return answer
+
+
+async def session(size: int = 10_000, rounds: int = 11, round_s: float = 0.1) -> dict[str, Any]:
+    """(g) one turn (a user message, a one-turn answer) on a ``SQLiteSession`` (in a temporary
+    file) holding 10 items and on one holding ``size``. ``session_turn_us``: (turn with
+    ``session=`` on a session of N items) - (the same agent given the same N items and the
+    question as its input, without a session), the median of the per-round differences."""
+    if size <= SESSION_SMALL:
+        raise ValueError(f"the long session must hold more than {SESSION_SMALL} items")
+    sizes = (SESSION_SMALL, size)
+    agent = Agent(name=_names(1)[0], instructions=INSTRUCTIONS, model=CountingModel())
+    with tempfile.TemporaryDirectory(prefix="bench-sessions-") as folder:
+        path = Path(folder) / "sessions.db"
+        seed = SQLiteSession("seed", path)
+        sessions = {n: SQLiteSession(f"s{n}", path) for n in sizes}
+        try:
+            result = await Runner.run(agent, QUESTION, session=seed)
+            turn = await seed.get_items()  # what one turn stores: the question, the answer
+            if len(turn) != 2 or result.final_output != ANSWER:
+                raise AssertionError(f"a first session turn stored {turn}")
+            ops: dict[str, TimedOp] = {}
+            for n, stored in sessions.items():
+                history = _conversation(turn, n)
+                await stored.add_items(history)
+                ops[f"without {n}"] = without_session(agent, history)
+                ops[f"sqlite {n}"] = session_turn(agent, stored, n)
+            samples = await measure_timed(ops, rounds=rounds, round_s=round_s, min_warmup=1)
+            for n, stored in sessions.items():
+                if len(await stored.get_items()) != n:
+                    raise AssertionError(f"the session of {n} items did not keep its size")
+        finally:
+            for stored in (seed, *sessions.values()):
+                stored.close()
+
+    def difference(n: int) -> float:
+        pairs = zip(samples[f"sqlite {n}"], samples[f"without {n}"], strict=True)
+        return median_us([with_session - alone for with_session, alone in pairs])
+
+    return {
+        "workload": "session",
+        "sizes": list(sizes),
+        "session_turn_us": {"sqlite": {str(n): difference(n) for n in sizes}},
+        "session_us": {"sqlite": {str(n): median_us(samples[f"sqlite {n}"]) for n in sizes}},
+        "without_session_us": {str(n): median_us(samples[f"without {n}"]) for n in sizes},
+        "rounds": rounds,
+    }
+
+
 WORKLOADS = {
     "handoff": handoff,
     "run": run,
@@ -265,6 +386,7 @@ WORKLOADS = {
     "concurrent": concurrent,
     "import": import_time,
     "http": http,
+    "session": session,
 }
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ HEADLINE = (
     "concurrent_us_per_run",
     "import_s",
     "http_overhead_ratio",
+    "session_turn_us",
+    "session_growth_memory",
+    "session_growth_sqlite",
 )
 
 
@@ -100,6 +103,31 @@ async def test_http_workload_against_its_own_fake_server(ours: ModuleType) -> No
     positive(result, "http_overhead_ratio", "agent_turn_us", "bare_client_us")
 
 
+async def test_session_workload(ours: ModuleType) -> None:
+    result = await ours.session(size=30, turns=4, **TINY)
+    assert result["sizes"] == [10, 30]
+    assert set(result["session_turn_us"]) == {"memory", "sqlite"}
+    for store, by_size in result["session_turn_us"].items():
+        assert set(by_size) == {"10", "30"}
+        finite(by_size, "10", "30")
+        positive(result["session_us"][store], "10", "30")
+    positive(result["without_session_us"], "10", "30")
+    positive(result["messages_us"], "10", "30")
+
+
+async def test_session_turns_keep_their_sessions_at_size(ours: ModuleType) -> None:
+    """A timed turn finds the session's size (+ 2 per earlier turn on it, up to quota - 1),
+    and its model is sent all of it; the turn itself checks what the model was sent."""
+    store = ours.InMemorySessionStore()
+    agent = ours.BaseAgent("bench", ours.INSTRUCTIONS, model=ours.CountingModel(), sessions=store)
+    turn = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "done"}]
+    sessions = ours.SessionsAt(agent, turn, 300, turns=7)  # 3 sessions of 3 turns at a time
+    for _ in range(2 * 9 + 1):
+        assert await sessions.turn() > 0
+    held = sorted(info.messages for info in await store.list_sessions())
+    assert held == [300, 300, 302]  # the spent ones were deleted; one turn on the third set
+
+
 def test_the_cli_prints_one_json_line() -> None:
     script = str(BENCH / "workloads_ours.py")
     done = subprocess.run(
@@ -140,6 +168,12 @@ def _raw(scale: float) -> dict[str, Any]:
         },
         "import": {"import_s": 0.2 * scale, "import_rss_mb": 35.0, "import_rss_delta_mb": 15.0},
         "http": {"http_overhead_ratio": 1.02, "agent_turn_us": 1900.0, "bare_client_us": 1860.0},
+        "session": {
+            "session_turn_us": {
+                "memory": {"10": 20 * scale, "10000": 25 * scale},
+                "sqlite": {"10": 900 * scale, "10000": 2000 * scale},
+            }
+        },
     }
 
 
@@ -152,12 +186,30 @@ def test_the_report_holds_both_sides_and_the_targets(orchestrator: ModuleType) -
     assert report["targets_met"]["run_us"] is True
     assert report["targets_met"]["concurrency_scaling"] is False  # 2x from 10 to 1000
     assert report["targets_met"]["import_s"] is True
+    assert report["session_turn_us"]["sqlite"]["10000"] == 2000
+    assert report["session_growth_memory"] == 1.25 and report["session_growth_sqlite"] > 2
+    assert report["targets_met"]["session_growth_memory"] is True
+    assert report["targets_met"]["session_growth_sqlite"] is False
     json.dumps(report)
     table, met = orchestrator.summarise(
         orchestrator.figures(_raw(1)), orchestrator.figures(_raw(50))
     )
     assert met == report["targets_met"]
     assert "handoff (us per handoff)" in table and "50.0x" in table
+
+
+def test_a_side_without_a_store_shows_a_dash(orchestrator: ModuleType) -> None:
+    """The peer has no memory store: its figures lack it, the table shows "-"."""
+    peer = _raw(50)
+    del peer["session"]["session_turn_us"]["memory"]
+    figures = orchestrator.figures(peer)
+    assert "session_growth_memory" not in figures and figures["session_growth_sqlite"] > 2
+    table, met = orchestrator.summarise(orchestrator.figures(_raw(1)), figures)
+    row = next(line for line in table.splitlines() if line.startswith("session turn, memory"))
+    assert row.split()[-3:] == ["20.0", "-", "-"]
+    assert met["session_growth_memory"] is True  # the target is on our side
+    ours_alone = orchestrator.figures(peer)
+    assert orchestrator.summarise(ours_alone, figures)[1]["session_growth_memory"] is False
 
 
 def test_results_of_several_processes_merge_to_medians(orchestrator: ModuleType) -> None:
