@@ -233,6 +233,7 @@ asyncio.run(main())
 def counting_rows(store: SQLiteSessionStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """A one-item list counting the rows SQLite hands the store from now on."""
     fetched = [0]
+    store.file.close()  # connections kept from before would not count
     connect = store.file._connect
 
     def count(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -478,3 +479,21 @@ async def test_a_message_that_is_not_json_is_named(store: SQLiteSessionStore) ->
         async with store.turn(KEY) as turn:
             await turn.commit([*said("fine"), {"content": object()}], owner="desk", user_id=None)
     assert await store.read(KEY) is None
+
+
+async def test_idle_connections_are_kept_until_aclose(path: Path) -> None:
+    """Reused connections keep the WAL between operations (the last connection to close
+    would checkpoint and remove it, at the cost of a disk flush per operation)."""
+    store = SQLiteSessionStore(path)
+    async with store.turn(KEY) as turn:
+        await turn.commit(said("hello"), owner="desk", user_id=None)
+    assert path.with_name("sessions.db-wal").exists()
+    with store.file.reading() as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    assert 0 < len(store.file._idle) <= store.file.keep_connections
+
+    await store.aclose()
+    assert store.file._idle == [] and not path.with_name("sessions.db-wal").exists()
+    stored = await store.read(KEY)  # usable again
+    assert stored is not None and stored.messages == said("hello")
+    await store.aclose()

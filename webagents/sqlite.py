@@ -1,10 +1,11 @@
 """SQLite files for webagents' stores (ledger, tickets, sessions): safe across tasks, threads
 and processes.
 
-Every operation opens its own connection, so nothing is shared between threads and nothing is
-left open to leak. Files use WAL (readers never wait for the writer) and a busy timeout; a
-write is one ``BEGIN IMMEDIATE`` transaction. A lock queues this process's writers in Python
-rather than having them poll SQLite's busy handler; other processes wait on SQLite's own lock.
+Every operation has a connection of its own, so nothing is shared between threads; it is
+opened for the operation and closed after it, unless the store keeps a few idle ones to
+reuse. Files use WAL (readers never wait for the writer) and a busy timeout; a write is one
+``BEGIN IMMEDIATE`` transaction. A lock queues this process's writers in Python rather than
+having them poll SQLite's busy handler; other processes wait on SQLite's own lock.
 Failures of the file itself (not a database, a directory in its place, locked past the busy
 timeout) are raised as the store's own error type, naming the file.
 """
@@ -15,8 +16,9 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 from webagents.errors import WebAgentsError
@@ -49,6 +51,13 @@ class SQLiteFile:
     directory, unwritable). Each receives a message naming the file; the SQLite or OS
     exception is its ``__cause__``. Errors SQL code makes (a broken constraint, a wrong
     binding) are left as they are: they are bugs, not states of the file.
+
+    ``keep_connections`` > 0 keeps up to that many idle connections for later operations
+    (until :meth:`close`): each operation still has a connection of its own, but skips
+    opening one, and the file's WAL is not checkpointed and removed each time the last
+    connection closes. ``synchronous="NORMAL"`` trades the durability of the last commits
+    on a power failure (never on a crash of the process, never the file's integrity) for
+    commits that do not wait for the disk; None keeps SQLite's default (FULL).
     """
 
     def __init__(
@@ -60,7 +69,11 @@ class SQLiteFile:
         busy_timeout: float = 30.0,
         busy_error: Callable[[str], Exception] = StoreBusyError,
         error: Callable[[str], Exception] = StoreError,
+        keep_connections: int = 0,
+        synchronous: str | None = None,
     ) -> None:
+        if synchronous not in (None, "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous={synchronous!r}: use 'NORMAL', 'FULL' or 'EXTRA'")
         if path is not None and str(path) == ":memory:":
             raise ValueError(
                 "each operation opens its own connection, so this store needs a file path, "
@@ -74,6 +87,11 @@ class SQLiteFile:
         self._error = error
         self._lock = threading.Lock()
         self._ready = False
+        self.keep_connections = keep_connections
+        self.synchronous = synchronous
+        self._idle: list[sqlite3.Connection] = []
+        # Kept connections are closed with the object even if close() is never called.
+        weakref.finalize(self, _close_all, self._idle)
 
     @property
     def path(self) -> Path:
@@ -87,7 +105,36 @@ class SQLiteFile:
 
     def _connect(self) -> sqlite3.Connection:
         # timeout= sets SQLite's busy_timeout; isolation_level=None lets us issue BEGIN ourselves
-        return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=self.keep_connections == 0,  # a kept one serves other threads
+        )
+        if self.synchronous is not None:
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation: an idle kept one, else a new one."""
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = self._connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()  # in an unknown state
+            raise
+        if conn.in_transaction or len(self._idle) >= self.keep_connections:
+            conn.close()
+        else:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        """Close the kept connections; the next operation opens the file again."""
+        _close_all(self._idle)
 
     def _failure(self, error: sqlite3.Error) -> Exception:
         """The store's exception for a failure of the file, naming it and the way out."""
@@ -135,7 +182,7 @@ class SQLiteFile:
                     f"cannot create the directory for {self.path} ({error.strerror}: "
                     f"{error.filename}); choose a path in a directory this process can write"
                 ) from error
-            with self._file_errors(), closing(self._connect()) as conn:
+            with self._file_errors(), self._connection() as conn:
                 self._use_wal(conn, deadline=time.monotonic() + self.busy_timeout)
                 conn.executescript(f"BEGIN IMMEDIATE;{self.schema}COMMIT;")
             self._ready = True
@@ -159,14 +206,14 @@ class SQLiteFile:
     def reading(self) -> Iterator[sqlite3.Connection]:
         """A connection for reads (each statement sees a consistent snapshot)."""
         self.open()
-        with self._file_errors(), closing(self._connect()) as conn:
+        with self._file_errors(), self._connection() as conn:
             yield conn
 
     @contextmanager
     def writing(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed on success, rolled back on any exception."""
         self.open()
-        with self._lock, self._file_errors(), closing(self._connect()) as conn:
+        with self._lock, self._file_errors(), self._connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -175,3 +222,8 @@ class SQLiteFile:
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+
+def _close_all(connections: list[sqlite3.Connection]) -> None:
+    while connections:
+        connections.pop().close()

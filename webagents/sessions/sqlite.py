@@ -119,6 +119,11 @@ class SQLiteSessionStore(SessionStore[_Lease]):
             schema=_SCHEMA,
             default_name="sessions.db",
             busy_timeout=_positive("busy_timeout", busy_timeout),
+            # A turn is a few short transactions: reusing connections keeps each one cheap,
+            # and a commit that survives a crash of the process (though maybe not of the
+            # machine's power) is what a conversation needs.
+            keep_connections=8,
+            synchronous="NORMAL",
         )
         self._cache: OrderedDict[SessionKey, _Cached] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -442,12 +447,14 @@ class SQLiteSessionStore(SessionStore[_Lease]):
         return len(keys)
 
     async def aclose(self) -> None:
-        """Wait for leases being given back and drop the cache; the store stays usable."""
+        """Wait for leases being given back, drop the cache and close the idle connections;
+        the store opens the file again when used again."""
         loop = asyncio.get_running_loop()
         pending = [task for task in self._background if task.get_loop() is loop]
         await asyncio.gather(*pending, return_exceptions=True)
         with self._cache_lock:
             self._cache.clear()
+        self.file.close()
 
 
 def _encode(key: SessionKey, n: int, message: dict[str, Any]) -> str:
