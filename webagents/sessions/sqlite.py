@@ -104,11 +104,11 @@ class SQLiteSessionStore(SessionStore[_Lease]):
         lease: float = 30.0,
         cache_sessions: int = 1_000,
     ) -> None:
-        if isinstance(cache_sessions, bool) or not isinstance(cache_sessions, int):
-            raise AgentConfigError(
-                f"SQLiteSessionStore(cache_sessions={cache_sessions!r}) must be an int >= 1"
-            )
-        if cache_sessions < 1:
+        if (
+            isinstance(cache_sessions, bool)
+            or not isinstance(cache_sessions, int)
+            or cache_sessions < 1
+        ):
             raise AgentConfigError(
                 f"SQLiteSessionStore(cache_sessions={cache_sessions!r}) must be an int >= 1"
             )
@@ -450,7 +450,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
         """Wait for leases being given back, drop the cache and close the idle connections;
         the store opens the file again when used again."""
         loop = asyncio.get_running_loop()
-        pending = [task for task in self._background if task.get_loop() is loop]
+        pending = [task for task in list(self._background) if task.get_loop() is loop]
         await asyncio.gather(*pending, return_exceptions=True)
         with self._cache_lock:
             self._cache.clear()
