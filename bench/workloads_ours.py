@@ -242,6 +242,7 @@ async def http(url: str | None = None, rounds: int = 15, round_s: float = 0.05) 
 SESSION_SMALL = 10  # messages in the short session; the long one holds --size
 
 TimedOp = Callable[[], Awaitable[float]]
+_session_ids = itertools.count()  # session ids unique in the process, whoever prepares them
 
 
 class CountingModel(FakeModel):
@@ -285,7 +286,6 @@ class SessionsAt:
         self.history = _conversation(turn, size)
         self.keys: list[SessionKey] = []
         self.done = 0  # timed turns on the current sessions
-        self._ids = itertools.count()
 
     async def _prepare(self) -> None:
         store = self.agent.sessions
@@ -293,7 +293,7 @@ class SessionsAt:
             await store.delete(key)
         self.keys = []
         for _ in range(-(-self.turns // self.quota)):
-            key = SessionKey(self.agent.name, f"s{self.size}-{next(self._ids)}")
+            key = SessionKey(self.agent.name, f"s{self.size}-{next(_session_ids)}")
             async with store.turn(key) as turn:
                 await turn.commit(self.history, owner=self.agent.name, user_id=None)
             self.keys.append(key)
