@@ -6,12 +6,18 @@
 - ``fake_openai_server``: a started ``FakeOpenAIServer``;
 - ``fake_openai_model``: an ``OpenAIModel`` talking to that server, closed after the test;
 - ``agent_network``: a fresh ``AgentNetwork``, the default network for the test's duration
-  (agents built without ``network=`` join it), so tests never see each other's agents.
+  (agents built without ``network=`` join it), so tests never see each other's agents;
+- ``redis_server``: a real ``redis-server`` on a free 127.0.0.1 port, one per test session
+  (skipped when it is not installed, failing under ``CI=true``: run ``make services``);
+- ``redis_url``: ``redis://127.0.0.1:<port>/0`` of that server, emptied before each test.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import NoReturn
 
 import pytest
 
@@ -19,6 +25,7 @@ from webagents.agents.network import AgentNetwork, use_default_network
 from webagents.models.openai_provider import OpenAIModel
 from webagents.plugins.manager import PluginInfo, PluginRegistry, reset_plugin_registry
 from webagents.testing.fake_server import FakeOpenAIServer
+from webagents.testing.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -58,3 +65,24 @@ async def fake_openai_model(fake_openai_server: FakeOpenAIServer) -> AsyncIterat
         yield model
     finally:
         await model.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        _missing_service("redis-server")
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    redis_server.flushdb()
+    return redis_server.url
+
+
+def _missing_service(executable: str) -> NoReturn:
+    message = f"{executable} is not installed; run `make services` to install it"
+    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+        pytest.fail(f"{message} (CI must provide it; the tests that need it cannot be skipped)")
+    pytest.skip(message)
