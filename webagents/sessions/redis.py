@@ -31,7 +31,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -57,7 +57,10 @@ _APPEND = """
 local held = redis.call('GET', KEYS[3])
 if held and held ~= ARGV[1] then return {'lease'} end
 local stored = tonumber(redis.call('HGET', KEYS[2], 'version') or '0')
-if stored ~= tonumber(ARGV[2]) then return {'version', tostring(stored)} end
+if stored ~= tonumber(ARGV[2]) then
+  if held then return {'version', tostring(stored)} end
+  return {'lease'}  -- this turn's lease expired and another turn ran meanwhile
+end
 for i = 8, #ARGV, 1000 do  -- in batches: unpack has a stack limit
   redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
@@ -162,6 +165,9 @@ class RedisSessionStore(SessionStore[_Lease]):
                 )
             try:
                 client = aioredis.Redis.from_url(url)
+                database = urlsplit(url).path.strip("/") if not url.startswith("unix:") else ""
+                if database and not database.isdigit():  # redis-py would quietly use 0
+                    raise ValueError(f"the database must be a number such as /0, not /{database}")
             except ValueError as exc:
                 raise AgentConfigError(
                     f"RedisSessionStore: cannot use {redact_url(url)!r}: {exc}"
@@ -223,11 +229,12 @@ class RedisSessionStore(SessionStore[_Lease]):
 
     async def _unlock(self, key: SessionKey, lease: _Lease) -> None:
         lease.renewer.cancel()
-        await asyncio.wait([lease.renewer])
         if self._holding.get(key) == lease.token:
             del self._holding[key]
-        # Shielded: a second cancellation must not leave the session held until expiry.
+        # Shielded: a second cancellation must not leave the session held until expiry. A
+        # renewal still in flight is harmless: it extends only a lease holding this token.
         await asyncio.shield(self._release_quietly(lease.key, lease.token))
+        await asyncio.wait([lease.renewer])
 
     async def _release_quietly(self, lease_key: str, token: str) -> None:
         try:
@@ -243,7 +250,7 @@ class RedisSessionStore(SessionStore[_Lease]):
                 if not meta:
                     self._cache.pop(key, None)
                     return None
-                version, epoch = int(meta["version"]), meta["epoch"]
+                version, epoch = int(meta.get("version", 0)), meta.get("epoch", "")
                 cached = self._cache.get(key)
                 if cached is None or cached.epoch != epoch or len(cached.messages) > version:
                     cached = _Cached(epoch, [])
@@ -264,7 +271,8 @@ class RedisSessionStore(SessionStore[_Lease]):
                 )
         raise SessionStoreError(
             f"session {key} on {self.server} changed under {_LOAD_ATTEMPTS} reads in a row "
-            f"(deleted and written again each time?); try again"
+            f"(deleted and written again each time?) or holds fewer messages than its "
+            f"version says; try again, or delete the session"
         )
 
     async def _append(
@@ -303,6 +311,8 @@ class RedisSessionStore(SessionStore[_Lease]):
                 f"the turn was not stored"
             )
         cached = self._cache.get(key)
+        if cached is None and version == 0:
+            cached = _Cached(outcome[1], [])
         if cached is not None and cached.epoch == outcome[1] and len(cached.messages) == version:
             # Decoded again: the cache holds what any process would read, and copies of its own.
             cached.messages.extend(json.loads(item) for item in encoded)
