@@ -304,16 +304,15 @@ async def test_a_loaded_session_is_the_callers_own(store: RedisSessionStore) -> 
     assert again is not None and again.messages == said("one")
 
 
-async def test_the_message_cache_is_bounded(
-    store: RedisSessionStore, fetched: list[tuple[int, int]]
-) -> None:
-    store.cache_sessions = 3
+async def test_the_message_cache_is_bounded(redis_url: str, fetched: list[tuple[int, int]]) -> None:
+    store = RedisSessionStore(redis_url, cache_sessions=3)
     keys = [SessionKey("desk", f"s{n}") for n in range(5)]
     for key in keys:
         await take_turn(store, "hello", key=key)
     fetched.clear()
     for key in reversed(keys):
         assert (await store.read(key)) is not None
+    await store.aclose()
     # the three used last are cached; the two oldest were dropped and are read in full
     assert fetched == [(0, 0), (0, 0)]
 
@@ -457,6 +456,8 @@ def test_bad_settings_are_clear_errors() -> None:
 
     with pytest.raises(AgentConfigError, match="lease=0"):
         RedisSessionStore("redis://localhost/0", lease=0)
+    with pytest.raises(AgentConfigError, match="cache_sessions=0"):
+        RedisSessionStore("redis://localhost/0", cache_sessions=0)
     with pytest.raises(AgentConfigError, match="prefix=''"):
         RedisSessionStore("redis://localhost/0", prefix="")
     with pytest.raises(AgentConfigError, match="needs a Redis URL") as caught:

@@ -140,9 +140,8 @@ class RedisSessionStore(SessionStore[_Lease]):
     TLS, ``unix:///path.sock?db=0``) or on ``client``, a ``redis.asyncio.Redis`` of the
     caller's (not closed by ``aclose``). ``prefix`` starts every key, so several
     applications can share a database. ``lease`` is how long (seconds) a session stays held
-    after its process stops renewing it, e.g. because it crashed."""
-
-    cache_sessions = 1000  # sessions whose messages each store object keeps decoded
+    after its process stops renewing it, e.g. because it crashed; ``cache_sessions`` how many
+    conversations this store object keeps decoded in memory."""
 
     def __init__(
         self,
@@ -151,7 +150,16 @@ class RedisSessionStore(SessionStore[_Lease]):
         prefix: str = "webagents",
         lease: float = 30.0,
         client: aioredis.Redis | None = None,
+        cache_sessions: int = 1_000,
     ) -> None:
+        if (
+            isinstance(cache_sessions, bool)
+            or not isinstance(cache_sessions, int)
+            or cache_sessions < 1
+        ):
+            raise AgentConfigError(
+                f"RedisSessionStore(cache_sessions={cache_sessions!r}) must be an int >= 1"
+            )
         if not isinstance(prefix, str) or not prefix:
             raise AgentConfigError(f"RedisSessionStore(prefix={prefix!r}) must be a non-empty str")
         if isinstance(lease, bool) or not isinstance(lease, int | float) or not lease > 0:
@@ -176,6 +184,7 @@ class RedisSessionStore(SessionStore[_Lease]):
         self._client = client
         self.server = redact_url(url) if url is not None else _describe(client)
         self.prefix = prefix
+        self.cache_sessions = cache_sessions
         self.lease = float(lease)
         self._lease_ms = max(1, round(self.lease * 1000))
         self._append_script = client.register_script(_APPEND)
