@@ -68,8 +68,8 @@ class Mode:
     session_round_ms: float  # of measured turns; preparing sessions comes on top
 
 
-QUICK = Mode("quick", 5, 20, 1, 50, 1, 3, 1, 5, 20, 3, 100)
-FULL = Mode("full", 21, 100, 1, 300, 3, 9, 9, 21, 60, 7, 200)
+QUICK = Mode("quick", 5, 20, 1, 50, 1, 3, 1, 5, 20, 5, 40)
+FULL = Mode("full", 21, 100, 1, 300, 3, 9, 9, 21, 60, 9, 150)
 
 
 # running the two sides ---------------------------------------------------------------------

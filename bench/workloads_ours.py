@@ -393,10 +393,10 @@ async def _session(
     for n in sizes:
         history = _conversation(turn, n)
         ops[f"without {n}"] = timed(first, without_session(first, history), n + 2)
+        for kind, agent in agents.items():  # next to their baseline: the same spell of load
+            ops[f"{kind} {n}"] = SessionsAt(agent, turn, n, turns).turn
         asked = [*history, turn[0]]
         ops[f"messages {n}"] = timed(first, lambda asked=asked: first.run(asked), n + 2)
-        for kind, agent in agents.items():
-            ops[f"{kind} {n}"] = SessionsAt(agent, turn, n, turns).turn
     samples = await measure_timed(ops, rounds=rounds, round_s=round_s, min_warmup=1)
 
     def median(name: str) -> float:
