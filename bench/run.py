@@ -244,8 +244,15 @@ TARGETS = (
 )
 
 
+STORES = ("memory", "sqlite")
+
+
 def _session_us(store: str, n: int) -> Callable[[Figures], float | None]:
     return lambda f: f["session_turn_us"].get(store, {}).get(str(n))
+
+
+def _growth_label(store: str) -> str:
+    return f"session growth, {store} ({max(SESSION_SIZES)} / {min(SESSION_SIZES)})"
 
 
 # (label, how to read the figure, format); a figure a side does not have reads None ("-")
@@ -285,16 +292,12 @@ ROWS: tuple[tuple[str, Callable[[Figures], float | None], str], ...] = (
     ("http overhead (turn / bare)", lambda f: f["http_overhead_ratio"], "{:.3f}"),
     *(
         (f"session turn, {store}, N={n} (us)", _session_us(store, n), "{:.1f}")
-        for store in ("memory", "sqlite")
+        for store in STORES
         for n in SESSION_SIZES
     ),
     *(
-        (
-            f"session growth, {store} ({max(SESSION_SIZES)} / {min(SESSION_SIZES)})",
-            lambda f, store=store: f.get(f"session_growth_{store}"),
-            "{:.2f}",
-        )
-        for store in ("memory", "sqlite")
+        (_growth_label(store), lambda f, store=store: f.get(f"session_growth_{store}"), "{:.2f}")
+        for store in STORES
     ),
 )
 _ROW_TARGET = {
@@ -304,12 +307,7 @@ _ROW_TARGET = {
     "concurrency scaling (1000 / 10)": "concurrency_scaling",
     "cold import (s)": "import_s",
     "http overhead (turn / bare)": "http_overhead_ratio",
-    **{
-        f"session growth, {store} ({max(SESSION_SIZES)} / {min(SESSION_SIZES)})": (
-            f"session_growth_{store}"
-        )
-        for store in ("memory", "sqlite")
-    },
+    **{_growth_label(store): f"session_growth_{store}" for store in STORES},
 }
 
 
