@@ -272,6 +272,45 @@ async def test_a_cancelled_turn_releases_the_session(
     assert redis_server.command("EXISTS", LEASE) == 0
 
 
+async def test_a_turn_cancelled_at_any_point_ends_and_frees_the_session(
+    store: RedisSessionStore, other: RedisSessionStore, redis_server: RedisServer
+) -> None:
+    """Each step of a turn is a Redis round trip that a cancellation can hit (on Python 3.11
+    redis-py's socket writes can even swallow it); whatever step it hits, the turn ends
+    cancelled and frees the session."""
+    for yields in range(40):
+        turn = asyncio.create_task(take_turn(store, f"turn {yields}"))
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        if turn.cancel():  # not done yet: it must end cancelled, not carry on
+            async with asyncio.timeout(PATIENCE):
+                await asyncio.gather(turn, return_exceptions=True)
+            assert turn.cancelled(), f"cancelled after {yields} yields, the turn went on"
+        assert redis_server.command("EXISTS", LEASE) == 0, f"held after {yields} yields"
+
+    stored = await other.read(KEY)
+    numbers = [int(m["content"].removeprefix("turn ")) for m in stored.messages] if stored else []
+    assert numbers == sorted(set(numbers))  # each turn stored all it added, once, or nothing
+
+
+async def test_a_waiting_turn_cancelled_at_any_point_stops_waiting(
+    store: RedisSessionStore, other: RedisSessionStore, redis_server: RedisServer
+) -> None:
+    async with other.turn(KEY) as holding:
+        for yields in range(40):
+            waiter = asyncio.create_task(take_turn(store, "never"))
+            for _ in range(yields):
+                await asyncio.sleep(0)
+            waiter.cancel()
+            async with asyncio.timeout(PATIENCE):  # a swallowed cancellation waits forever
+                await asyncio.gather(waiter, return_exceptions=True)
+            assert waiter.cancelled()
+        await holding.commit(said("held"), owner="desk", user_id=None)
+    assert redis_server.command("EXISTS", LEASE) == 0
+    stored = await store.read(KEY)
+    assert stored is not None and stored.messages == said("held")
+
+
 async def test_a_turn_reads_only_what_other_processes_added_since_its_last(
     store: RedisSessionStore, other: RedisSessionStore, fetched: list[tuple[int, int]]
 ) -> None:
