@@ -29,14 +29,17 @@ def resume_session(run: Run, session: Session | None) -> int:
         return 0
     if session.user_id != run.context.peer_user_id:
         raise SessionAccessError(session.key)
-    run.transcript = session.messages + new_turn(run.transcript, bool(session.messages))
+    stored = len(session.messages)
+    # The session's list is this turn's own: extended, not copied again.
+    session.messages.extend(new_turn(run.transcript, bool(stored)))
+    run.transcript = session.messages
     owner = session_owner(run.entry, session.owner)
     if isinstance(owner, RemoteAgent):
         run.remote_owner = owner
     else:
         run.active = owner
     run.book.chain[0] = owner.name
-    return len(session.messages)
+    return stored
 
 
 async def ask_remote_owner(run: Run, remote: RemoteAgent) -> str | None:
