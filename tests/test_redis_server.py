@@ -93,10 +93,10 @@ def test_an_interrupted_run_stops_its_server() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="parent-death signal is Linux-only")
 @pytest.mark.usefixtures("redis_server")
-def test_a_killed_run_takes_its_server_down() -> None:
+def test_a_killed_run_takes_its_server_down_and_the_next_start_sweeps_its_directory() -> None:
     child, started = start_in_child("kill")
-    pid = int(str(started["pid"]))
-    watch = os.pidfd_open(pid)
+    directory = Path(str(started["directory"]))
+    watch = os.pidfd_open(int(str(started["pid"])))
     try:
         child.kill()
         child.communicate(timeout=60)
@@ -104,8 +104,12 @@ def test_a_killed_run_takes_its_server_down() -> None:
         assert ready == [watch], "redis-server outlived the process that started it"
     finally:
         os.close(watch)
-        # Nothing could remove the directory of a process killed outright.
-        shutil.rmtree(str(started["directory"]), ignore_errors=True)
+    assert directory.exists()  # nothing ran in the killed process to remove it
+    try:
+        with RedisServer():
+            assert not directory.exists()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 INNER_TEST = "def test_uses_redis(redis_url):\n    assert redis_url\n"

@@ -38,6 +38,8 @@ from typing import Self
 __all__ = ["RedisServer", "RedisServerError"]
 
 _START_ATTEMPTS = 3  # a free port can be taken by another process before the server binds it
+_DIRECTORY_PREFIX = "webagents-redis-"
+_EXITED = b"ready to exit"  # the last line a server logs before it exits
 
 
 class RedisServerError(RuntimeError):
@@ -85,7 +87,8 @@ class RedisServer:
     def start(self) -> Self:
         if self._process is not None:
             raise RedisServerError(f"redis-server on port {self.port} is already started")
-        self.directory = Path(tempfile.mkdtemp(prefix="webagents-redis-"))
+        _sweep_finished_servers()
+        self.directory = Path(tempfile.mkdtemp(prefix=_DIRECTORY_PREFIX))
         failure = ""
         for _ in range(_START_ATTEMPTS):
             self.port = _free_port()
@@ -199,6 +202,21 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def _sweep_finished_servers() -> None:
+    """Remove the directories of servers that exited after a run that started them was killed
+    (SIGTERM, ``kill -9``: no cleanup ran there, but the server logged its exit)."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{_DIRECTORY_PREFIX}*"):
+        try:
+            with (directory / "redis.log").open("rb") as log:
+                log.seek(0, io.SEEK_END)
+                log.seek(max(0, log.tell() - 200))
+                finished = _EXITED in log.read().splitlines()[-1]
+        except (OSError, IndexError):
+            continue  # starting, or not ours to judge
+        if finished:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def _die_with_parent() -> None:
