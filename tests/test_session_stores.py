@@ -73,13 +73,26 @@ async def test_later_turns_append_and_may_change_the_owner(store: SessionStore[A
         await turn.commit(said("one"), owner="desk", user_id=None)
     async with store.turn(KEY) as turn:
         assert turn.session is not None and turn.session.version == 1
-        turn.session.messages.append({"role": "user", "content": "not stored"})
         await turn.commit(said("two", "three"), owner="billing", user_id=None)
 
     stored = await store.read(KEY)
     assert stored is not None
     assert stored.messages == said("one", "two", "three")
     assert (stored.owner, stored.version) == ("billing", 3)
+
+
+async def test_what_read_returns_is_the_callers_own(store: SessionStore[Any]) -> None:
+    async with store.turn(KEY) as turn:
+        await turn.commit(said("one"), owner="desk", user_id=None)
+    first = await store.read(KEY)
+    assert first is not None
+    first.messages.append({"role": "user", "content": "not stored"})
+    async with store.turn(KEY) as turn:
+        await turn.commit(said("two"), owner="desk", user_id=None)
+
+    again = await store.read(KEY)
+    assert again is not None and again.messages == said("one", "two")
+    assert first.messages == [*said("one"), {"role": "user", "content": "not stored"}]
 
 
 async def test_the_user_a_session_started_with_stays(store: SessionStore[Any]) -> None:
@@ -117,7 +130,7 @@ async def test_turns_of_one_session_wait_for_each_other(make_store: StoreFactory
         async with second_store.turn(KEY) as turn:
             second_inside.set()
             assert turn.session is not None
-            seen_by_second.append(turn.session.messages)
+            seen_by_second.append(list(turn.session.messages))
             await turn.commit(said("second"), owner="desk", user_id=None)
 
     await asyncio.gather(first(), second())

@@ -30,9 +30,8 @@ def resume_session(run: Run, session: Session | None) -> int:
     if session.user_id != run.context.peer_user_id:
         raise SessionAccessError(session.key)
     stored = len(session.messages)
-    # The session's list is this turn's own: extended, not copied again.
-    session.messages.extend(new_turn(run.transcript, bool(stored)))
-    run.transcript = session.messages
+    # The one copy of the history a turn makes; the store's list is only read.
+    run.transcript = session.messages + new_turn(run.transcript, bool(stored))
     owner = session_owner(run.entry, session.owner)
     if isinstance(owner, RemoteAgent):
         run.remote_owner = owner

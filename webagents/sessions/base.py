@@ -37,9 +37,11 @@ class SessionKey:
 
 @dataclass(slots=True)
 class Session:
-    """A stored conversation as a turn starts from it. ``messages`` is a list of the caller's
-    own (appending to it changes nothing stored); ``owner`` answers the next turn; ``version``
-    is how many messages are stored, where the next turn appends."""
+    """A stored conversation as a turn starts from it. In a turn, ``messages`` is the stored
+    history to read, not to change (a store may share the list with its cache, so a turn
+    costs no copy of a long history); ``read`` gives a list of the caller's own. ``owner``
+    answers the next turn; ``version`` is how many messages are stored, where the next turn
+    appends."""
 
     key: SessionKey
     messages: list[dict[str, Any]]
@@ -134,8 +136,12 @@ class SessionStore(ABC, Generic[Lease]):
     ) -> None: ...
 
     async def read(self, key: SessionKey) -> Session | None:
-        """The stored conversation (without waiting for a turn in progress), or None."""
-        return await self._load(key)
+        """The stored conversation (without waiting for a turn in progress), or None; its
+        ``messages`` are the caller's own."""
+        session = await self._load(key)
+        if session is not None:
+            session.messages = list(session.messages)
+        return session
 
     @abstractmethod
     async def list_sessions(

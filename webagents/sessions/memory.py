@@ -84,9 +84,10 @@ class InMemorySessionStore(SessionStore[asyncio.Lock]):
         stored = self._get(key)
         if stored is None:
             return None
-        return Session(
-            key, list(stored.messages), stored.owner, stored.user_id, len(stored.messages)
-        )
+        # The stored list itself: a turn only reads it, and only a turn holding the session
+        # changes it (``read`` copies it for other callers).
+        messages = stored.messages
+        return Session(key, messages, stored.owner, stored.user_id, len(messages))
 
     async def _append(
         self,
