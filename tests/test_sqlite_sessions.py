@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 
 from webagents.errors import AgentConfigError
-from webagents.sessions import SessionKey, open_session_store
+from webagents.sessions import SessionKey, SessionStoreError, open_session_store
 from webagents.sessions.sqlite import SQLiteSessionStore
-from webagents.sqlite import StoreError
 
 KEY = SessionKey("desk", "s-1")
 
@@ -317,7 +316,7 @@ async def test_a_turn_whose_lease_expired_is_not_stored_over_the_next(path: Path
     async with first.turn(KEY) as turn:
         await turn.commit(said("start"), owner="desk", user_id=None)
 
-    with pytest.raises(StoreError, match="changed while a turn held it") as caught:
+    with pytest.raises(SessionStoreError, match="changed while a turn held it") as caught:
         async with first.turn(KEY) as stalled:
             with sqlite3.connect(path) as conn:  # as if its process had stalled past the lease
                 conn.execute("UPDATE leases SET expires_at = 0")
@@ -448,13 +447,13 @@ asyncio.run(main())
 async def test_an_unusable_file_is_named_with_the_fix(tmp_path: Path) -> None:
     directory = tmp_path / "dir.db"
     directory.mkdir()
-    with pytest.raises(StoreError, match=f"^{directory} is a directory"):
+    with pytest.raises(SessionStoreError, match=f"^{directory} is a directory"):
         async with SQLiteSessionStore(directory).turn(KEY):
             pass
 
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"not a database at all " * 10)
-    with pytest.raises(StoreError, match=f"^{corrupt} is not a SQLite database"):
+    with pytest.raises(SessionStoreError, match=f"^{corrupt} is not a SQLite database"):
         await SQLiteSessionStore(corrupt).list_sessions()
 
     with pytest.raises(ValueError, match="needs a file path"):

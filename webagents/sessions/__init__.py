@@ -15,6 +15,7 @@ from webagents.sessions.base import (
     SessionInfo,
     SessionKey,
     SessionStore,
+    SessionStoreError,
     SessionTurn,
 )
 from webagents.sessions.memory import InMemorySessionStore
@@ -32,6 +33,7 @@ __all__ = [
     "SessionInfo",
     "SessionKey",
     "SessionStore",
+    "SessionStoreError",
     "SessionTurn",
     "default_session_store",
     "open_session_store",

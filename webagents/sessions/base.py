@@ -17,6 +17,7 @@ __all__ = [
     "SessionInfo",
     "SessionKey",
     "SessionStore",
+    "SessionStoreError",
     "SessionTurn",
 ]
 
@@ -59,6 +60,12 @@ class SessionInfo:
     user_id: str | None
     messages: int
     updated_at: float  # seconds since the epoch
+
+
+class SessionStoreError(WebAgentsError):
+    """A session store failed: its file or server cannot be used, or a turn found its session
+    changed under it (its lease expired and another turn went ahead), so nothing was stored.
+    Messages name the file or server, never a password."""
 
 
 class SessionAccessError(WebAgentsError, PermissionError):

@@ -39,8 +39,14 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from webagents._urls import redact_url
-from webagents.errors import AgentConfigError, WebAgentsError
-from webagents.sessions.base import Session, SessionInfo, SessionKey, SessionStore
+from webagents.errors import AgentConfigError
+from webagents.sessions.base import (
+    Session,
+    SessionInfo,
+    SessionKey,
+    SessionStore,
+    SessionStoreError,
+)
 
 __all__ = ["RedisSessionStore", "SessionStoreError", "SessionStoreUnavailableError"]
 
@@ -103,10 +109,6 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-class SessionStoreError(WebAgentsError):
-    """The session store failed or found its data in a state no turn leaves it in."""
 
 
 class SessionStoreUnavailableError(SessionStoreError, ConnectionError):

@@ -25,8 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from webagents.errors import AgentConfigError
-from webagents.sessions.base import Session, SessionInfo, SessionKey, SessionStore
-from webagents.sqlite import SQLiteFile, StoreError
+from webagents.sessions.base import (
+    Session,
+    SessionInfo,
+    SessionKey,
+    SessionStore,
+    SessionStoreError,
+)
+from webagents.sqlite import SQLiteFile
 
 __all__ = ["SQLiteSessionStore"]
 
@@ -92,7 +98,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
     wait for another writer of the file (then :class:`~webagents.sqlite.StoreBusyError`);
     ``lease`` is how long a turn of a crashed process keeps its session (a live turn renews
     it every ``lease / 3``); ``cache_sessions`` how many conversations this store keeps
-    decoded in memory. Failures of the file raise :class:`~webagents.sqlite.StoreError`
+    decoded in memory. Failures of the file raise :class:`~webagents.sessions.SessionStoreError`
     naming it.
     """
 
@@ -124,6 +130,8 @@ class SQLiteSessionStore(SessionStore[_Lease]):
             # machine's power) is what a conversation needs.
             keep_connections=8,
             synchronous="NORMAL",
+            error=SessionStoreError,
+            busy_error=SessionStoreError,
         )
         self._cache: OrderedDict[SessionKey, _Cached] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -295,7 +303,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
             ).fetchall()
             conn.execute("COMMIT")
         if len(texts) != version - start:
-            raise StoreError(
+            raise SessionStoreError(
                 f"{self.file.path}: session {key} should hold {version} messages but "
                 f"{version - start - len(texts)} are missing; the file was changed outside "
                 f"webagents; delete the session or restore the file"
@@ -345,7 +353,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
                 start, generation = 0, uuid.uuid4().hex
                 conn.execute("DELETE FROM messages WHERE agent = ? AND session_id = ?", names)
             elif found[0] != version:
-                raise StoreError(
+                raise SessionStoreError(
                     f"session {key} in {self.file.path} changed while a turn held it (the turn "
                     f"started at message {version}, the session now has {found[0]}): the "
                     f"turn's lease expired, so another turn went ahead; this turn was not "
