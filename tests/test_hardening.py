@@ -25,9 +25,9 @@ from webagents import (
     hook,
     tool,
 )
-from webagents.sessions import InMemorySessionStore, SessionKey
 from webagents.events import HandoffFailed, TextWithdrawn, ToolResultEvent
 from webagents.messages import handoff_context_in
+from webagents.sessions import InMemorySessionStore, SessionKey
 from webagents.testing import (
     FakeOpenAIServer,
     ScriptedModel,

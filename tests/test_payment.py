@@ -1,27 +1,123 @@
-"""PaymentSkill: an exact, atomic, idempotent SQLite ledger, against real files in tmp_path."""
+"""PaymentSkill: an exact, atomic, idempotent ledger.
+
+The ledger tests run on both backends through the ``backend`` fixture: a SQLite file in
+tmp_path, and a fresh database of a real PostgreSQL server (the ``postgres_server`` fixture)
+per test. What only one backend has (a file and its directory; a server, its roles and
+schemas) is tested on that backend alone.
+"""
 
 import asyncio
+import itertools
 import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, closing, contextmanager
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from webagents.agents.skills.payment import Ledger, PaymentError, PaymentSkill
+from webagents.agents.skills.payment import Ledger, PaymentError, PaymentSkill, ledger_for
 from webagents.context import Context, current_context
 from webagents.errors import AgentConfigError
+from webagents.testing.postgres_server import PostgresServer
 
 REPO = Path(__file__).resolve().parents[1]
+_DATABASES = itertools.count(1)
+
+
+class Backend:
+    """One ledger backend as the tests see it: ``db`` is what ``config["db"]`` is."""
+
+    name: str
+    db: str
+    #: the names of the accounts and transactions tables
+    tables: tuple[str, str]
+
+    def fresh(self, name: str) -> str:
+        """The ``db`` of another ledger, empty and not yet opened."""
+        raise NotImplementedError
+
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        """Run one SQL statement on the ledger, as another client would; its rows."""
+        raise NotImplementedError
+
+    def holding_write_lock(self) -> AbstractContextManager[None]:
+        """Another writer holding the ledger's write lock, as a second process would."""
+        raise NotImplementedError
+
+
+class SQLiteBackend(Backend):
+    name, tables = "sqlite", ("accounts", "transactions")
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.db = str(directory / "ledger.db")
+
+    def fresh(self, name: str) -> str:
+        return str(self.directory / f"{name}.db")
+
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        with closing(sqlite3.connect(self.db, isolation_level=None)) as conn:
+            return conn.execute(statement).fetchall()
+
+    @contextmanager
+    def holding_write_lock(self) -> Iterator[None]:
+        blocker = _hold_write_lock(self.db)
+        try:
+            yield
+        finally:
+            blocker.close()  # from the event loop, which must still be running
+
+
+class PostgresBackend(Backend):
+    name, tables = "postgres", ("webagents_accounts", "webagents_transactions")
+
+    def __init__(self, server: PostgresServer, url: str) -> None:
+        import psycopg
+
+        self.psycopg = psycopg
+        self.server = server
+        self.db = url
+
+    def fresh(self, name: str) -> str:
+        """A schema of its own in this database, named by the URL's search_path."""
+        self.query(f"CREATE SCHEMA {name}")
+        return f"{self.db}?options={quote(f'-csearch_path={name}')}"
+
+    def query(self, statement: str) -> list[tuple[Any, ...]]:
+        with self.psycopg.connect(self.db, autocommit=True) as conn:
+            cursor = conn.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+
+    @contextmanager
+    def holding_write_lock(self) -> Iterator[None]:
+        """EXCLUSIVE mode blocks every writer of the ledger and lets readers through."""
+        with self.psycopg.connect(self.db) as conn:
+            conn.execute("LOCK TABLE webagents_accounts IN EXCLUSIVE MODE")
+            yield
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        yield SQLiteBackend(tmp_path)
+        return
+    pytest.importorskip("psycopg", reason="install the postgres extra")
+    server = request.getfixturevalue("postgres_server")  # one per session
+    name = f"payment_{next(_DATABASES)}"
+    yield PostgresBackend(server, server.create_database(name))
+    server.drop_database(name)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    return str(tmp_path / "ledger.db")
+def db(backend: Backend) -> str:
+    return backend.db
 
 
 @pytest.fixture
@@ -220,15 +316,39 @@ async def test_non_numbers_are_type_errors_naming_the_accepted_types(
 
 @pytest.mark.parametrize("user_id", [None, "", "   "])
 async def test_anonymous_caller_is_declined_and_nothing_is_written(
-    skill: PaymentSkill, db: str, user_id: str | None
+    skill: PaymentSkill, backend: Backend, user_id: str | None
 ) -> None:
     await skill.credit("u1", 10)
     assert await skill.charge_user(user_id=user_id, amount=1, description="x") is False
     assert await skill.charge_user(user_id=user_id, amount=2.5, idempotency_key="k") is False
-    with closing(sqlite3.connect(db)) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM transactions").fetchone() == (1,)
+    assert backend.query(f"SELECT COUNT(*) FROM {backend.tables[1]}") == [(1,)]
     with pytest.raises(TypeError, match="user_id must be a non-empty str"):
         await skill.credit(user_id, 1)  # type: ignore[arg-type]
+
+
+async def test_a_declined_charge_leaves_no_trace(skill: PaymentSkill, backend: Backend) -> None:
+    assert await skill.charge_user(user_id="newcomer", amount=1, idempotency_key="k") is False
+    accounts, transactions = backend.tables
+    assert backend.query(f"SELECT * FROM {accounts} WHERE user_id = 'newcomer'") == []
+    assert backend.query(f"SELECT * FROM {transactions} WHERE user_id = 'newcomer'") == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE {accounts} SET balance_micros = -1",
+        "UPDATE {transactions} SET amount_micros = 0",
+    ],
+)
+async def test_the_database_itself_refuses_a_negative_balance_or_a_zero_amount(
+    skill: PaymentSkill, backend: Backend, change: str
+) -> None:
+    """The CHECK constraints: a last line of defence behind the checks in the code."""
+    await skill.credit("u1", 1)
+    accounts, transactions = backend.tables
+    with pytest.raises(Exception, match=r"(?i)check"):
+        backend.query(change.format(accounts=accounts, transactions=transactions))
+    assert await skill.get_balance("u1") == 1
 
 
 @pytest.mark.parametrize("amount", [0, -1, "0", "-0.01", Decimal("0"), Decimal("-5")])
@@ -342,23 +462,31 @@ def _spawn(db: str, tag: str, charges: int) -> "subprocess.Popen[str]":
     )
 
 
-def test_two_processes_share_the_ledger(db: str) -> None:
-    assert Ledger(db).post("credit", "u", 100) == 100
-    with _spawn(db, "a", 80) as first, _spawn(db, "b", 80) as second:
-        procs = (first, second)
+def test_processes_charging_one_user_at_once_share_the_ledger(db: str) -> None:
+    """Four processes, each with 40 charges in flight, released together by a line on their
+    stdin: exactly the 100 charges the balance covers succeed, none is lost or doubled."""
+    assert ledger_for(db).post("credit", "u", 100) == 100
+    procs = [_spawn(db, tag, 40) for tag in "abcd"]
+    try:
         for proc in procs:
             assert proc.stdout is not None
             assert proc.stdout.readline() == "ready\n", proc.communicate()
-        for proc in procs:  # release both before waiting for either
+        for proc in procs:  # release all before waiting for any
             assert proc.stdin is not None
             proc.stdin.write("go\n")
             proc.stdin.flush()
         outputs = [proc.communicate(timeout=120) for proc in procs]
-    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    assert [proc.returncode for proc in procs] == [0] * len(procs), outputs
     assert sum(int(out) for out, _ in outputs) == 100  # 160 attempts, 100 covered
-    ledger = Ledger(db)
+    ledger = ledger_for(db)
     assert ledger.balance("u") == 0
-    assert len(ledger.statement("u", limit=1000)) == 101
+    statement = ledger.statement("u", limit=1000)
+    assert len(statement) == 101
+    assert [entry["balance_after"] for entry in statement] == list(range(101))  # newest first
 
 
 async def test_webagents_home_read_at_first_use(
@@ -382,10 +510,12 @@ async def test_default_home_is_dot_webagents(
     assert (tmp_path / ".webagents" / "ledger.db").is_file()
 
 
-async def test_initialize_creates_schema_and_cleanup_allows_reuse(db: str) -> None:
+async def test_initialize_creates_schema_and_cleanup_allows_reuse(
+    db: str, backend: Backend
+) -> None:
     skill = PaymentSkill({"db": db})
     await skill.initialize(None)  # type: ignore[arg-type]
-    assert Path(db).is_file()
+    assert backend.query(f"SELECT COUNT(*) FROM {backend.tables[1]}") == [(0,)]
     await skill.cleanup()
     assert await skill.credit("u1", 1) == 1  # reopened lazily
 
@@ -412,11 +542,16 @@ def test_only_check_balance_is_a_tool() -> None:
 
 
 def test_bad_arguments_name_the_fix(db: str) -> None:
-    ledger = Ledger(db)
+    ledger = ledger_for(db)
     with pytest.raises(TypeError, match="user_id must be a non-empty str"):
         ledger.post("credit", "", 1)
+    with pytest.raises(TypeError, match="charge_key must be a non-empty str"):
+        ledger.post("refund", "u1", 1)
     with pytest.raises(ValueError, match="positive int"):
         ledger.statement("u1", limit=0)
+
+
+def test_an_in_memory_sqlite_ledger_is_refused() -> None:
     with pytest.raises(ValueError, match="needs a file"):
         Ledger(":memory:")
 
@@ -428,36 +563,33 @@ def _hold_write_lock(db: str) -> sqlite3.Connection:
     return conn
 
 
-async def test_waiting_writer_does_not_block_the_event_loop(db: str) -> None:
+async def test_waiting_writer_does_not_block_the_event_loop(db: str, backend: Backend) -> None:
     skill = PaymentSkill({"db": db, "busy_timeout": 30})
     await skill.credit("u1", 5)
-    blocker = _hold_write_lock(db)
-    try:
+    with backend.holding_write_lock():
         task = asyncio.create_task(skill.charge_user(user_id="u1", amount=1))
         await asyncio.sleep(0)  # the charge starts; a blocking call would stall the loop here
         assert not task.done()
-    finally:
-        blocker.close()  # releases the lock from the event loop, which must still be running
     assert await task is True
     assert await skill.get_balance("u1") == 4
 
 
-async def test_lock_timeout_names_the_fix(db: str) -> None:
+async def test_lock_timeout_names_the_fix(db: str, backend: Backend) -> None:
     skill = PaymentSkill({"db": db, "busy_timeout": 0.05})
     await skill.initialize(None)  # type: ignore[arg-type]
-    blocker = _hold_write_lock(db)
-    try:
-        with pytest.raises(PaymentError, match=r"busy_timeout"):
-            await skill.credit("u1", 1)
-    finally:
-        blocker.close()
+    with backend.holding_write_lock(), pytest.raises(PaymentError) as caught:
+        await skill.credit("u1", 1)
+    assert "stayed locked by another writer for 0.05s" in str(caught.value)
+    assert "raise busy_timeout" in str(caught.value)
     assert await skill.get_balance("u1") == 0
 
 
 # --- the ledger file ---------------------------------------------------------------------
 
 
-async def test_a_file_that_is_not_a_ledger_is_a_payment_error_naming_it(tmp_path: Path) -> None:
+async def test_a_sqlite_file_that_is_not_a_ledger_is_a_payment_error_naming_it(
+    tmp_path: Path,
+) -> None:
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"certainly not SQLite " * 20)
     skill = PaymentSkill({"db": str(corrupt)})
@@ -468,7 +600,10 @@ async def test_a_file_that_is_not_a_ledger_is_a_payment_error_naming_it(tmp_path
         assert isinstance(caught.value.__cause__, sqlite3.DatabaseError)
 
 
-async def test_a_ledger_damaged_after_opening_is_a_payment_error_naming_it(db: str) -> None:
+async def test_a_sqlite_ledger_damaged_after_opening_is_a_payment_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "ledger.db")
     skill = PaymentSkill({"db": db})
     await skill.credit("u1", 1)
     for leftover in Path(db).parent.glob("ledger.db-*"):
@@ -513,13 +648,13 @@ async def test_first_open_behind_a_stuck_writer_names_the_file(tmp_path: Path) -
 OPENER = textwrap.dedent(
     """
     import sys
-    from webagents.agents.skills.payment import Ledger
+    from webagents.agents.skills.payment import ledger_for
 
     tag = sys.argv[1]
     print("ready", flush=True)
     for line in sys.stdin:  # each line is a fresh ledger, sent to every process at once
         try:
-            Ledger(line.strip()).post("credit", tag, 1)
+            ledger_for(line.strip()).post("credit", tag, 1)
             print("ok", flush=True)
         except Exception as error:
             print(f"{type(error).__name__}: {error}".replace("\\n", " "), flush=True)
@@ -527,10 +662,13 @@ OPENER = textwrap.dedent(
 )
 
 
-def test_processes_opening_a_fresh_ledger_at_once_all_succeed(tmp_path: Path) -> None:
-    """SQLite refuses the switch to WAL at once, without waiting, while another process writes;
-    the race is short, so every round is a fresh file opened by every process together."""
-    processes, rounds = 6, 30
+def test_processes_opening_a_fresh_ledger_at_once_all_succeed(backend: Backend) -> None:
+    """Every process creates the schema if it is missing: SQLite refuses the switch to WAL at
+    once, without waiting, while another process writes, and PostgreSQL's CREATE TABLE IF NOT
+    EXISTS fails when another session creates the same table meanwhile. The race is short, so
+    every round is a fresh ledger (a file; a PostgreSQL schema) opened by every process
+    together. PostgreSQL's window is wide (a third of the opens fail without the lock)."""
+    processes, rounds = 6, 30 if backend.name == "sqlite" else 10
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     children = [
         subprocess.Popen(
@@ -544,11 +682,11 @@ def test_processes_opening_a_fresh_ledger_at_once_all_succeed(tmp_path: Path) ->
         for n in range(processes)
     ]
     outcomes: list[str] = []
+    ledgers = [backend.fresh(f"fresh_{number}") for number in range(rounds)]
     try:
         for child in children:
             assert child.stdout is not None and child.stdout.readline() == "ready\n"
-        for number in range(rounds):
-            db = tmp_path / f"fresh-{number}.db"
+        for db in ledgers:
             for child in children:  # the barrier: each process waits for this line
                 assert child.stdin is not None
                 child.stdin.write(f"{db}\n")
@@ -563,8 +701,8 @@ def test_processes_opening_a_fresh_ledger_at_once_all_succeed(tmp_path: Path) ->
             child.stdout.close()
     assert [o for o in outcomes if o != "ok"] == []
     assert len(outcomes) == processes * rounds
-    for number in range(rounds):
-        ledger = Ledger(tmp_path / f"fresh-{number}.db")
+    for db in ledgers:
+        ledger = ledger_for(db)
         assert [ledger.balance(f"p{n}") for n in range(processes)] == [1] * processes
 
 
@@ -593,7 +731,196 @@ def test_config_is_validated_at_construction(tmp_path: Path) -> None:
         assert f"{field}:" in str(caught.value), (config, caught.value)
 
 
-def test_a_database_url_is_refused_without_echoing_its_secrets() -> None:
+def test_a_postgresql_url_selects_the_postgres_ledger_and_is_kept_secret() -> None:
+    pytest.importorskip("psycopg", reason="install the postgres extra")
+    from pydantic import SecretStr
+
+    from webagents.agents.skills.ledger_postgres import PostgresLedger
+
+    for url in (
+        "postgresql://pay:hunter2@db.internal:5433/ledger?sslmode=require",
+        "postgres://pay:hunter2@db.internal/ledger",
+    ):
+        skill = PaymentSkill({"db": url, "busy_timeout": 5})
+        assert isinstance(skill.settings.db, SecretStr)
+        assert skill.settings.db.get_secret_value() == url
+        assert "hunter2" not in repr(skill.settings) and "hunter2" not in str(skill.settings)
+        ledger = skill.ledger
+        assert isinstance(ledger, PostgresLedger) and ledger.busy_timeout == 5
+        assert "hunter2" not in repr(ledger) and "hunter2" not in ledger.where()
+    assert ledger.where() == "postgres://db.internal/ledger"
+    secret = PaymentSkill({"db": SecretStr("postgresql://pay:hunter2@db.internal/ledger")})
+    assert isinstance(secret.ledger, PostgresLedger)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("mysql://pay:hunter2@db.internal/ledger", "'mysql' URLs are not supported"),
+        ("sqlite:///hunter2/ledger.db", "'sqlite' URLs are not supported"),
+        ("postgresql://pay:hunter2@db.internal/ledger?bogus=1", "not a valid PostgreSQL URL"),
+        ("PostgreSQL://pay:hunter2@db.internal/ledger", "'PostgreSQL' URLs are not supported"),
+    ],
+)
+def test_a_bad_database_url_is_refused_without_echoing_its_secrets(url: str, problem: str) -> None:
+    pytest.importorskip("psycopg", reason="install the postgres extra")
     with pytest.raises(AgentConfigError, match="PaymentSkill config is invalid: db") as caught:
-        PaymentSkill({"db": "postgresql://pay:hunter2@db.internal/ledger?sslkey=x"})
-    assert "hunter2" not in str(caught.value) and "sslkey" not in str(caught.value)
+        PaymentSkill({"db": url})
+    assert problem in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(PaymentError, match=problem) as direct:
+        ledger_for(url)
+    assert "hunter2" not in str(direct.value)
+
+
+def test_a_postgresql_url_without_psycopg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "psycopg" else real_find_spec(name, *args),
+    )
+    with pytest.raises(AgentConfigError, match="needs psycopg") as caught:
+        PaymentSkill({"db": "postgresql://pay:hunter2@db.internal/ledger"})
+    assert "pip install 'webagents-net[postgres]'" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+# --- PostgreSQL: the database and its errors ---------------------------------------------
+
+
+@pytest.fixture
+def postgres(backend: Backend) -> PostgresBackend:
+    if not isinstance(backend, PostgresBackend):
+        pytest.skip("a test of the PostgreSQL ledger")
+    return backend
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@pytest.mark.parametrize("problem", ["no such database", "a wrong password", "no server"])
+async def test_postgres_errors_name_the_database_without_its_password(
+    postgres: PostgresBackend, problem: str
+) -> None:
+    import psycopg
+
+    password, port, closed = postgres.server.password, postgres.server.port, socket_free_port()
+    url, shown, reason = {
+        "no such database": (
+            postgres.server.url_for("no_such_database"),
+            f"postgresql://127.0.0.1:{port}/no_such_database",
+            'database "no_such_database" does not exist',
+        ),
+        "a wrong password": (
+            postgres.db.replace(password, "not-the-password"),
+            postgres.db.replace(f"postgres:{password}@", ""),
+            "password authentication failed",
+        ),
+        "no server": (
+            f"postgresql://postgres:{password}@127.0.0.1:{closed}/ledger",
+            f"postgresql://127.0.0.1:{closed}/ledger",
+            "Connection refused",
+        ),
+    }[problem]
+    skill = PaymentSkill({"db": url})
+    for attempt in (
+        lambda: skill.initialize(None),  # type: ignore[arg-type]
+        lambda: skill.get_balance("u1"),
+        lambda: skill.charge_user(user_id="u1", amount=1),
+    ):
+        with pytest.raises(PaymentError, match="cannot connect to the ledger database") as caught:
+            await attempt()
+        message = str(caught.value)
+        assert shown in message and reason in message, message
+        assert password not in message and "not-the-password" not in message
+        assert isinstance(caught.value.__cause__, psycopg.OperationalError)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_postgres_a_user_without_the_privilege_to_create_the_tables(
+    postgres: PostgresBackend,
+) -> None:
+    """Since PostgreSQL 15, only the database owner may create tables in ``public``."""
+    postgres.query("CREATE ROLE clerk LOGIN PASSWORD 'clerk-secret'")
+    try:
+        url = postgres.db.replace(postgres.db.split("@")[0], "postgresql://clerk:clerk-secret")
+        with pytest.raises(PaymentError, match="refused a privilege the ledger needs") as caught:
+            await PaymentSkill({"db": url}).credit("u1", 1)
+        assert "clerk-secret" not in str(caught.value)
+        assert "permission denied for schema public" in str(caught.value)
+
+        await PaymentSkill({"db": postgres.db}).credit("u1", 1)  # the owner creates the tables
+        with pytest.raises(PaymentError, match="refused a privilege") as caught:
+            await PaymentSkill({"db": url}).get_balance("u1")
+        assert "permission denied for table webagents_accounts" in str(caught.value)
+        for table in postgres.tables:
+            postgres.query(f"GRANT SELECT, INSERT, UPDATE ON {table} TO clerk")
+        clerk = PaymentSkill({"db": url})
+        assert await clerk.charge_user(user_id="u1", amount="0.25", idempotency_key="k")
+        assert await clerk.get_balance("u1") == Decimal("0.75")
+    finally:
+        postgres.query("DROP OWNED BY clerk")
+        postgres.query("DROP ROLE clerk")
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_postgres_search_path_puts_the_ledger_in_a_schema_of_its_own(
+    postgres: PostgresBackend,
+) -> None:
+    payments = postgres.fresh("payments")
+    assert await PaymentSkill({"db": payments}).credit("u1", 3) == 3
+    assert await PaymentSkill({"db": postgres.db}).get_balance("u1") == 0  # public: another one
+    tables = postgres.query(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_name LIKE 'webagents_%' ORDER BY 1, 2"
+    )
+    assert tables == [
+        ("payments", "webagents_accounts"),
+        ("payments", "webagents_transactions"),
+        ("public", "webagents_accounts"),
+        ("public", "webagents_transactions"),
+    ]
+    missing = postgres.fresh("elsewhere").replace("elsewhere", "nowhere")
+    with pytest.raises(PaymentError, match="has no schema to create the ledger in") as caught:
+        await PaymentSkill({"db": missing}).credit("u1", 1)
+    assert postgres.db.split("@")[0] not in str(caught.value)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_postgres_money_is_exact_up_to_the_largest_balance(
+    postgres: PostgresBackend,
+) -> None:
+    """BIGINT micro-units: the largest balance is 9223372036854.775807, to the last digit."""
+    skill = PaymentSkill({"db": postgres.db})
+    top = Decimal("9223372036854.775807")
+    assert await skill.credit("u1", "9223372036854") == Decimal("9223372036854")
+    assert await skill.credit("u1", "0.775807") == top
+    with pytest.raises(PaymentError, match="would overflow the ledger"):
+        await skill.credit("u1", "0.000001")
+    assert await skill.charge_user(user_id="u1", amount="9223372036854")
+    assert await skill.charge_user(user_id="u1", amount="0.775806")
+    assert await skill.get_balance("u1") == Decimal("0.000001")
+    assert postgres.query("SELECT balance_micros FROM webagents_accounts") == [(1,)]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_postgres_text_that_postgres_cannot_hold_is_a_payment_error(
+    postgres: PostgresBackend,
+) -> None:
+    skill = PaymentSkill({"db": postgres.db})
+    with pytest.raises(PaymentError, match=r"cannot store this operation.*NUL"):
+        await skill.credit("ada\x00", 1)
+    with pytest.raises(PaymentError, match=r"cannot store this operation.*NUL"):
+        await skill.credit("ada", 1, "top-up\x00")
+    assert await skill.get_balance("ada") == 0
+
+
+def socket_free_port() -> int:
+    """A 127.0.0.1 port nothing listens on (free a moment ago)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

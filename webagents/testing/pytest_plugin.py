@@ -9,7 +9,12 @@
   (agents built without ``network=`` join it), so tests never see each other's agents;
 - ``redis_server``: a real ``redis-server`` on a free 127.0.0.1 port, one per test session
   (skipped when it is not installed, failing under ``CI=true``: run ``make services``);
-- ``redis_url``: ``redis://127.0.0.1:<port>/0`` of that server, emptied before each test.
+- ``redis_url``: ``redis://127.0.0.1:<port>/0`` of that server, emptied before each test;
+- ``postgres_server``: a throwaway PostgreSQL cluster on a free 127.0.0.1 port, one per test
+  session (skipped when PostgreSQL is not installed, failing under ``CI=true``: run
+  ``make services``); ``postgres_server.create_database()`` gives a fresh database's URL;
+- ``postgres_url``: ``postgresql://postgres:<password>@127.0.0.1:<port>/webagents``, a
+  database of that server shared by the session.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from webagents.agents.network import AgentNetwork, use_default_network
 from webagents.models.openai_provider import OpenAIModel
 from webagents.plugins.manager import PluginInfo, PluginRegistry, reset_plugin_registry
 from webagents.testing.fake_server import FakeOpenAIServer
+from webagents.testing.postgres_server import PostgresServer, find_postgres_bin
 from webagents.testing.redis_server import RedisServer
 
 
@@ -79,6 +85,19 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_url(redis_server: RedisServer) -> str:
     redis_server.flushdb()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    if find_postgres_bin() is None:
+        _missing_service("PostgreSQL (initdb, postgres under /usr/lib/postgresql/*/bin)")
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    return postgres_server.url
 
 
 def _missing_service(executable: str) -> NoReturn:

@@ -1,10 +1,14 @@
-"""``PaymentSkill``: user balances kept in a SQLite ledger.
+"""``PaymentSkill``: user balances kept in a ledger, a SQLite file or a PostgreSQL database.
 
 Amounts are ``Decimal`` values stored as integer micro-units (millionths), so sums are exact.
-Every write runs in one ``BEGIN IMMEDIATE`` transaction on a connection of its own: SQLite's
-write lock serialises writers across threads and processes, the busy timeout makes a writer wait
-for that lock instead of failing, and a balance read inside the transaction cannot be raced by
-another charge. WAL mode lets readers proceed while a write is in progress.
+The rules both ledgers follow are in ``ledger_rules``; the PostgreSQL ledger, used when
+``config["db"]`` is a ``postgresql://`` URL, is in ``ledger_postgres``. This module holds the
+skill, its config and the SQLite ledger, ``Ledger``.
+
+In the SQLite ledger, every write runs in one ``BEGIN IMMEDIATE`` transaction on a connection of
+its own: SQLite's write lock serialises writers across threads and processes, the busy timeout
+makes a writer wait for that lock instead of failing, and a balance read inside the transaction
+cannot be raced by another charge. WAL mode lets readers proceed while a write is in progress.
 
 Idempotency keys belong to one user: the same key from two users names two operations.
 Whatever goes wrong with the file itself is a ``PaymentError`` naming it.
@@ -13,31 +17,52 @@ Whatever goes wrong with the file itself is a ``PaymentError`` naming it.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
+import re
 import sqlite3
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation, localcontext
-from fractions import Fraction
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from webagents.agents.skills.base import Skill
 from webagents.agents.skills.decorators import tool
-from webagents.errors import WebAgentsError
+from webagents.agents.skills.ledger_rules import (
+    STATEMENT_COLUMNS,
+    Kind,
+    LedgerBackend,
+    Money,
+    PaymentError,
+    balance_after,
+    check_limit,
+    check_name,
+    checked_post,
+    from_micros,
+    is_anonymous,
+    no_charge,
+    refund_micros,
+    replayed_balance,
+    statement_entries,
+    to_micros,
+)
 from webagents.sqlite import SQLiteFile
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
 
-__all__ = ["Kind", "Ledger", "Money", "PaymentConfig", "PaymentError", "PaymentSkill"]
-
-Money: TypeAlias = Decimal | int | str | float
-Kind: TypeAlias = Literal["charge", "credit", "refund"]
-MICROS = 10**6
-_MAX_MICROS = 2**63 - 1  # the largest SQLite INTEGER; past it SQLite silently switches to REAL
-_MAX_AMOUNT = Decimal(_MAX_MICROS // MICROS)
+__all__ = [
+    "Kind",
+    "Ledger",
+    "LedgerBackend",
+    "Money",
+    "PaymentConfig",
+    "PaymentError",
+    "PaymentSkill",
+    "ledger_for",
+]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -61,67 +86,6 @@ CREATE INDEX IF NOT EXISTS transactions_key ON transactions(idempotency_key);
 CREATE INDEX IF NOT EXISTS transactions_refunds ON transactions(refunds);
 CREATE INDEX IF NOT EXISTS transactions_user ON transactions(user_id, id);
 """
-_COLUMNS = "id, kind, amount_micros, description, idempotency_key, created_at, refunds"
-
-
-class PaymentError(WebAgentsError, ValueError):
-    """A ledger rule was broken (a bad amount, a reused idempotency key, an unknown charge, an
-    over-refund), or the ledger file cannot be used; then the message names the file."""
-
-
-def to_micros(amount: Money) -> int:
-    """Convert an amount to micro-units, rejecting anything that is not exact and positive.
-
-    A float is taken as the decimal it prints as (``0.1`` is ``Decimal("0.1")``), which is
-    what its writer meant; one that prints with more than 6 decimals (``0.1 + 0.2``) is
-    refused rather than silently rounded.
-    """
-    if isinstance(amount, bool) or not isinstance(amount, Decimal | int | str | float):
-        raise TypeError(
-            f"amount must be an int, str, Decimal or float, got {type(amount).__name__} "
-            f"{amount!r}; pass e.g. Decimal('12.50')"
-        )
-    try:
-        value = Decimal(repr(amount)) if isinstance(amount, float) else Decimal(amount)
-    except InvalidOperation:
-        raise PaymentError(f"amount {amount!r} is not a number; pass e.g. '12.50'") from None
-    if value.is_nan():
-        raise PaymentError(f"amount {amount!r} is not a number; pass e.g. '12.50'")
-    if value.is_infinite():
-        raise PaymentError(f"amount {amount!r} is infinite; pass a finite amount, e.g. '12.50'")
-    if value <= 0:
-        raise PaymentError(f"amount {amount!r} is not positive; amounts must be above 0")
-    if value > _MAX_AMOUNT:
-        raise PaymentError(f"amount {value} is too large; the ledger holds at most {_MAX_AMOUNT}")
-    # adjusted() < -6 is below 0.000001: rejected before Fraction builds a huge denominator
-    if value.adjusted() < -6 or (micros := Fraction(value) * MICROS).denominator != 1:
-        if isinstance(amount, float):
-            example = "round(amount, 2)"
-        elif isinstance(amount, Decimal):
-            example = "amount.quantize(Decimal('0.01'))"
-        else:
-            example = "Decimal(amount).quantize(Decimal('0.01'))"
-        raise PaymentError(
-            f"amount {amount!r} has more than 6 decimal places; round it first, e.g. {example}"
-        )
-    return int(micros)
-
-
-def from_micros(micros: int) -> Decimal:
-    """The exact Decimal for a count of micro-units (``300000`` -> ``Decimal('0.3')``)."""
-    with localcontext() as ctx:
-        ctx.prec = 40  # more digits than any INTEGER has, so the division is exact
-        return Decimal(micros) / MICROS
-
-
-def _check_name(value: object, what: str, *, optional: bool = False) -> None:
-    if (value is not None or not optional) and (not isinstance(value, str) or not value.strip()):
-        raise TypeError(f"{what} must be a non-empty str, got {value!r}")
-
-
-def is_anonymous(user_id: object) -> bool:
-    """No one to charge: ``user_id`` None, empty or blank (a run without a ``user_id``)."""
-    return user_id is None or (isinstance(user_id, str) and not user_id.strip())
 
 
 class Ledger:
@@ -150,6 +114,9 @@ class Ledger:
     def busy_timeout(self) -> float:
         return self.file.busy_timeout
 
+    def where(self) -> str:
+        return self.file.where()
+
     def open(self) -> None:
         """Create the directory and file, switch to WAL and create the schema; idempotent."""
         self.file.open()
@@ -177,15 +144,7 @@ class Ledger:
         Replaying a user's ``key`` returns the first outcome. Checks and writes share one BEGIN
         IMMEDIATE transaction, so no other writer can slip in between them.
         """
-        if amount is None and kind != "refund":
-            raise TypeError(
-                f"a {kind} needs an amount (an int, str, Decimal or float), got None; only a "
-                f"refund may leave it out"
-            )
-        micros = None if amount is None else to_micros(amount)
-        _check_name(user_id, "user_id")
-        _check_name(key, "idempotency_key", optional=True)
-        _check_name(charge_key, "charge_key", optional=kind != "refund")
+        micros = checked_post(kind, user_id, amount, key, charge_key)
         with self.file.writing() as conn:
             charge_id, left = None, 0
             if kind == "refund":
@@ -195,19 +154,12 @@ class Ledger:
                 if replayed is not None:
                     return from_micros(replayed)
             if kind == "refund":
-                wanted, micros = ("the rest", left) if micros is None else (amount, micros)
-                if micros > left or micros == 0:
-                    raise PaymentError(
-                        f"cannot refund {wanted} of charge {charge_key!r}: at most "
-                        f"{from_micros(left)} of it is left to refund"
-                    )
+                assert charge_key is not None  # checked_post requires it of a refund
+                micros = refund_micros(amount, micros, left, charge_key)
             assert micros is not None  # only a refund may leave it out, checked above
-            balance = self._balance(conn, user_id)
-            new_balance = balance - micros if kind == "charge" else balance + micros
-            if new_balance < 0:
+            new_balance = balance_after(kind, self._balance(conn, user_id), micros)
+            if new_balance is None:
                 return None  # nothing written: the transaction commits empty
-            if new_balance > _MAX_MICROS:
-                raise PaymentError(f"adding {from_micros(micros)} would overflow the ledger")
             conn.execute(
                 "INSERT INTO accounts (user_id, balance_micros) VALUES (?, ?) "
                 "ON CONFLICT (user_id) DO UPDATE SET balance_micros = excluded.balance_micros",
@@ -232,10 +184,7 @@ class Ledger:
             (user_id, key),
         ).fetchone()
         if row is None:
-            raise PaymentError(
-                f"user {user_id!r} has no charge with idempotency key {key!r}; pass the "
-                f"idempotency_key that was given to charge_user"
-            )
+            raise no_charge(user_id, key)
         return int(row[0]), int(row[1])
 
     @staticmethod
@@ -247,54 +196,68 @@ class Ledger:
         micros: int | None,
     ) -> int | None:
         """The balance after the operation ``user_id`` first made with ``key``; None if the
-        key is new for this user.
-
-        Keys are per user: two users' operations never meet here, so neither a conflict nor
-        its error can reveal another user's ids or amounts. A key names one operation (kind,
-        charge refunded, amount); reusing it for another is a caller bug, so it raises rather
-        than guess which of the two was meant.
-        """
+        key is new for this user (see ``replayed_balance``)."""
         row = conn.execute(
             "SELECT kind, refunds, amount_micros, balance_after_micros FROM transactions "
             "WHERE user_id = ? AND idempotency_key = ?",
             (user_id, key),
         ).fetchone()
-        if row is None:
-            return None
-        if tuple(row[:2]) != first or micros not in (None, row[2]):
-            raise PaymentError(
-                f"idempotency key {key!r} was already used by this user for a {row[0]} of "
-                f"{from_micros(row[2])}; a retry must repeat that exact {row[0]}, so give a "
-                f"new operation a new key"
-            )
-        return int(row[3])
+        return replayed_balance(row, key, first, micros)
 
     def balance(self, user_id: str) -> Decimal:
         """The balance of ``user_id``; 0 for a user the ledger has never seen."""
-        _check_name(user_id, "user_id")
+        check_name(user_id, "user_id")
         with self.file.reading() as conn:
             return from_micros(self._balance(conn, user_id))
 
     def statement(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The latest ``limit`` transactions of ``user_id``, newest first, amounts as Decimal."""
-        _check_name(user_id, "user_id")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be a positive int, got {limit!r}")
+        check_name(user_id, "user_id")
+        check_limit(limit)
         with self.file.reading() as conn:
             rows = conn.execute(
-                f"SELECT {_COLUMNS}, balance_after_micros FROM transactions "
+                f"SELECT {STATEMENT_COLUMNS} FROM transactions "
                 "WHERE user_id = ? ORDER BY id DESC LIMIT ?",
                 (user_id, limit),
             ).fetchall()
-        names = [*_COLUMNS.replace("_micros", "").split(", "), "balance_after"]
-        money = ("amount", "balance_after")
-        return [
-            {
-                name: from_micros(v) if name in money else v
-                for name, v in zip(names, row, strict=True)
-            }
-            for row in rows
-        ]
+        return statement_entries(rows)
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*(?=://)")
+
+
+def _postgres_url(url: str) -> SecretStr:
+    """``url`` checked as a PostgreSQL URL, as a secret; errors never echo it (a password)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        scheme = _SCHEME.match(url)
+        what = f"{scheme[0]!r} URLs are" if scheme else "other database URLs are"
+        raise ValueError(f"must be a file path or a postgresql:// URL; {what} not supported")
+    if importlib.util.find_spec("psycopg") is None:
+        raise ValueError(
+            "a postgresql:// ledger needs psycopg 3; install the postgres extra: "
+            "pip install 'webagents-net[postgres]'"
+        )
+    from webagents.agents.skills.ledger_postgres import check_url
+
+    check_url(url)
+    return SecretStr(url)
+
+
+def ledger_for(
+    db: str | os.PathLike[str] | SecretStr | None, *, busy_timeout: float = 30.0
+) -> LedgerBackend:
+    """The ledger ``db`` names: a ``PostgresLedger`` for a ``postgresql://`` URL (plain or a
+    ``SecretStr``), else the SQLite ``Ledger`` of that file (None: the default file)."""
+    if isinstance(db, SecretStr) or (isinstance(db, str) and "://" in db):
+        url = db.get_secret_value() if isinstance(db, SecretStr) else db
+        try:
+            _postgres_url(url)
+        except ValueError as error:
+            raise PaymentError(f"db {error}") from None
+        from webagents.agents.skills.ledger_postgres import PostgresLedger
+
+        return PostgresLedger(url, busy_timeout=busy_timeout)
+    return Ledger(db, busy_timeout=busy_timeout)
 
 
 class PaymentConfig(BaseModel):
@@ -302,17 +265,20 @@ class PaymentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: The ledger file; None: ``ledger.db`` under ``$WEBAGENTS_HOME``, read on first use.
-    db: Path | None = None
+    #: The ledger: a file (None: ``ledger.db`` under ``$WEBAGENTS_HOME``, read on first use),
+    #: or a ``postgresql://`` URL, kept as a ``SecretStr`` since it may carry a password.
+    db: Path | SecretStr | None = None
     #: Seconds a write waits for another writer before failing with a PaymentError.
     busy_timeout: float = Field(default=30.0, gt=0, allow_inf_nan=False, strict=True)
 
     @field_validator("db", mode="before")
     @classmethod
-    def _a_file_path(cls, value: object) -> object:
+    def _a_file_path_or_postgres_url(cls, value: object) -> object:
         # The value is not echoed: a database URL may carry a password.
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if isinstance(value, str) and "://" in value:
-            raise ValueError("must be a file path; database URLs are not supported")
+            return _postgres_url(value)
         if isinstance(value, str) and value.strip() in ("", ":memory:"):
             raise ValueError(
                 "must be a file path (each operation opens its own connection, so an "
@@ -320,7 +286,7 @@ class PaymentConfig(BaseModel):
             )
         if value is not None and not isinstance(value, str | os.PathLike):
             raise ValueError(f"must be a file path (a str or Path), got {type(value).__name__}")
-        return value
+        return None if value is None else Path(value)
 
 
 class PaymentSkill(Skill):
@@ -332,28 +298,29 @@ class PaymentSkill(Skill):
 
     Config (``PaymentConfig``, checked at construction): ``db``, the ledger file (default
     ``ledger.db`` in ``$WEBAGENTS_HOME``, itself defaulting to ``~/.webagents``, read on first
-    use); ``busy_timeout``, the seconds a write waits for another writer (default 30). The
-    async methods run the blocking SQLite work in a thread, so the event loop keeps serving
-    other runs meanwhile.
+    use) or a ``postgresql://`` URL (``PostgresLedger``, for several machines);
+    ``busy_timeout``, the seconds a write waits for another writer (default 30). The async
+    methods run the blocking database work in a thread, so the event loop keeps serving other
+    runs meanwhile.
     """
 
     config_model: ClassVar[type[Any] | None] = PaymentConfig
     settings: PaymentConfig
-    _ledger: Ledger | None = None
+    _ledger: LedgerBackend | None = None
 
     @property
-    def ledger(self) -> Ledger:
+    def ledger(self) -> LedgerBackend:
         """The ledger, made on first use, so the skill also works without an agent.
 
-        Two threads racing here may build two Ledger objects for one file; that is harmless,
-        since SQLite's locks, not this object, keep the ledger consistent.
+        Two threads racing here may build two ledger objects for one database; that is
+        harmless, since the database's locks, not this object, keep the ledger consistent.
         """
         if self._ledger is None:
-            self._ledger = Ledger(self.settings.db, busy_timeout=self.settings.busy_timeout)
+            self._ledger = ledger_for(self.settings.db, busy_timeout=self.settings.busy_timeout)
         return self._ledger
 
     async def initialize(self, agent: BaseAgent) -> None:
-        """Create the ledger file and schema before the first run."""
+        """Create the ledger (file and schema, or the database's tables) before the first run."""
         await asyncio.to_thread(self.ledger.open)
 
     async def cleanup(self) -> None:
@@ -375,7 +342,7 @@ class PaymentSkill(Skill):
         """
         if is_anonymous(user_id):
             to_micros(amount)
-            _check_name(idempotency_key, "idempotency_key", optional=True)
+            check_name(idempotency_key, "idempotency_key", optional=True)
             return False
         assert user_id is not None  # for mypy: is_anonymous(None) is True
         ledger = self.ledger
