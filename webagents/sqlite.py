@@ -172,6 +172,8 @@ class SQLiteFile:
         Several processes may open a fresh file at once: each waits for the others, up to
         ``busy_timeout``, instead of failing.
         """
+        if self._ready:  # set once, never cleared: no lock needed to read it
+            return
         with self._lock:
             if self._ready:
                 return
