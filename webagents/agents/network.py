@@ -168,11 +168,6 @@ class AgentNetwork:
         """Add ``agent`` under its name; ``stacklevel`` points a warning at the user's line
         (1 is this function)."""
         name = agent.name
-        if not isinstance(name, str) or not name or is_url(name):
-            raise AgentConfigError(
-                f"agent network {self.name!r}: an agent's name must be a non-empty name, not a "
-                f"URL, got {shown_name(str(name))!r}"
-            )
         earlier = self._agents.get(name)
         if earlier is agent or (isinstance(earlier, RemoteAgent) and _same_remote(earlier, agent)):
             return  # registering the same thing again changes nothing
@@ -188,8 +183,14 @@ class AgentNetwork:
         self.version += 1
 
     def _refuse_taken(self, name: str, replace: bool) -> None:
-        """``AgentConfigError`` if ``name`` is taken here and may not be replaced (checked
-        before an agent is built, so a refused agent leaves its skills unattached)."""
+        """``AgentConfigError`` if ``name`` cannot be added here: a URL, or taken and not to be
+        replaced (checked before an agent is built, so a refused agent leaves its skills
+        unattached)."""
+        if not isinstance(name, str) or not name or is_url(name):
+            raise AgentConfigError(
+                f"agent network {self.name!r}: an agent's name must be a non-empty name, not a "
+                f"URL, got {shown_name(str(name))!r}"
+            )
         if not replace and name in self._agents and self is not _default:
             raise AgentConfigError(
                 f"agent network {self.name!r} already has an agent named {name!r}; pass "
