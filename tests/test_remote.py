@@ -117,7 +117,7 @@ async def test_a_remote_owner_registered_in_an_explicit_network_keeps_the_sessio
 
     assert (first.agent, second.agent, second.content) == ("advisor", "advisor", "Remote: second.")
     assert len(desk_model.requests) == 1
-    stored = await desk.sessions.read(SessionKey("desk", "s-net"))
+    stored = await desk.sessions.read(desk.session_key("s-net"))
     assert stored is not None and stored.owner == "advisor"  # its name in the desk's network
 
 

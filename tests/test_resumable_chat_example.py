@@ -29,7 +29,9 @@ def test_a_conversation_survives_the_process_and_can_be_forgotten(
         "refunds: You're welcome. We have talked 2 times; your refund is on its way."
     )
     refused = turn(run_example, db, "bob", "What did ann say?")
-    assert refused.startswith("refused: session 'support-chat' of agent 'front-desk'")
+    assert refused.startswith(
+        "refused: session 'support-chat' of agent 'resumable-chat/front-desk' belongs to"
+    )
     assert "refund" not in refused.lower().replace("refused", "")
 
     assert turn(run_example, db, "ann", "--forget") == "forgot 1 conversation(s) of ann"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from webagents import BaseAgent
+from webagents import AgentNetwork, BaseAgent
 from webagents.sessions import InMemorySessionStore, SessionAccessError, SessionKey
 from webagents.testing import ScriptedModel, scripted_agent, text, transfer
 
@@ -157,3 +157,20 @@ async def test_the_owner_answers_later_turns_and_a_forgotten_user_starts_afresh(
     third = await desk.run("Hi", session_id="s", user_id="ann")
     assert (third.agent, third.content) == (desk.name, "Hello, new here?")
     assert third.messages[0] == {"role": "user", "content": "Hi"}
+
+
+async def test_two_networks_sharing_a_store_never_share_a_conversation() -> None:
+    store = InMemorySessionStore()
+    team_a, team_b = AgentNetwork("team-a", sessions=store), AgentNetwork("team-b", sessions=store)
+    desk_a = BaseAgent("desk", model=ScriptedModel([text("A's secret plan")]), network=team_a)
+    desk_b = BaseAgent("desk", model=ScriptedModel([text("B here")]), network=team_b)
+
+    await desk_a.run("plan", session_id="s")
+    answer = await desk_b.run("hello", session_id="s")
+
+    assert "secret" not in str(answer.messages)
+    assert desk_a.session_key("s") == SessionKey("team-a/desk", "s")
+    assert {str(info.key) for info in await store.list_sessions()} == {
+        "team-a/desk/s",
+        "team-b/desk/s",
+    }

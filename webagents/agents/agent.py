@@ -24,6 +24,7 @@ from webagents.models import Model, resolve_model
 if TYPE_CHECKING:
     from webagents.agents.result import RunResult
     from webagents.events import RunEvent
+    from webagents.sessions.base import SessionKey
 
 __all__ = ["BaseAgent", "HistoryPolicy", "Messages"]
 
@@ -217,6 +218,19 @@ class BaseAgent:
             "price": self.metadata.get("price"),
             "metadata": self.metadata,
         }
+
+    def session_key(self, session_id: str) -> SessionKey:
+        """How this agent's conversation ``session_id`` is named in a session store: by the
+        agent's name, prefixed ``<network>/`` for an agent of an explicit network, so two
+        teams sharing a store never share a conversation (give such networks distinct,
+        stable names)."""
+        from webagents.agents.network import default_network
+        from webagents.sessions.base import SessionKey
+
+        network = self.network
+        if network is default_network():
+            return SessionKey(self.name, session_id)
+        return SessionKey(f"{network.name}/{self.name}", session_id)
 
     def as_tool(
         self, name: str | None = None, description: str | None = None

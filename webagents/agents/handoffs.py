@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from webagents._urls import shown_name
 from webagents.agents.dispatch import call_user
-from webagents.agents.registry import RemoteAgent
+from webagents.agents.network import RemoteAgent
 from webagents.agents.result import HandoffRecord
 from webagents.agents.steps import (
     CARRY_ON,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from webagents.agents import handoffs, ownership
 from webagents.agents.dispatch import call_user, run_hooks
-from webagents.agents.registry import RemoteAgent
+from webagents.agents.network import RemoteAgent
 from webagents.agents.result import RunResult
 from webagents.agents.skills.decorators import SCOPES, HookEvent
 from webagents.agents.steps import (
@@ -58,7 +58,6 @@ from webagents.models.base import (
     Usage,
     with_unique_call_ids,
 )
-from webagents.sessions.base import SessionKey
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent, Messages
@@ -218,7 +217,7 @@ class Run:
     async def answer_in_session(self, session_id: str) -> str:
         """A turn of a stored conversation: it waits for the session's other turns, starts
         from its history and owner, and appends only what it added."""
-        key = SessionKey(self.entry.name, session_id)
+        key = self.entry.session_key(session_id)
         async with self.entry.sessions.turn(key) as turn:
             stored = ownership.resume_session(self, turn.session)
             content = await self.answer()
