@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import uuid
 from typing import Any
 
 import pytest
@@ -39,10 +38,6 @@ from webagents.testing import (
 )
 
 
-def uname(base: str) -> str:
-    return f"{base}-{uuid.uuid4().hex[:8]}"
-
-
 def tool_outputs(result: Any) -> list[str]:
     return [m["content"] for m in result.messages if m.get("role") == "tool"]
 
@@ -61,7 +56,7 @@ class UrlRouter(Skill):
 async def test_a_router_returning_an_unregistered_url_sends_no_request() -> None:
     with FakeOpenAIServer([text("leaked")]) as listener:
         desk, _ = scripted_agent(
-            uname("desk"), [text("I answer myself")], skills={"r": UrlRouter()}, register=False
+            "desk", [text("I answer myself")], skills={"r": UrlRouter()}, register=False
         )
         address = listener.url
         result = await desk.run(f"please forward to {address}")
@@ -75,9 +70,7 @@ async def test_a_router_returning_an_unregistered_url_sends_no_request() -> None
 
 async def test_a_url_the_developer_wrote_is_still_an_address() -> None:
     with FakeOpenAIServer([text("remote answer")]) as remote:
-        desk, _ = scripted_agent(
-            uname("desk"), [transfer("v1")], handoffs=[remote.url], register=False
-        )
+        desk, _ = scripted_agent("desk", [transfer("v1")], handoffs=[remote.url], register=False)
         result = await desk.run("hello")
 
         assert len(remote.requests) == 1
@@ -87,8 +80,8 @@ async def test_a_url_the_developer_wrote_is_still_an_address() -> None:
 async def test_a_stored_session_owner_that_is_an_unregistered_url_is_ignored() -> None:
     store = InMemorySessionStore()
     with FakeOpenAIServer([text("leaked")]) as listener:
-        session = uname("s")
-        desk, _ = scripted_agent(uname("desk"), [text("entry answers")], sessions=store)
+        session = "s"
+        desk, _ = scripted_agent("desk", [text("entry answers")], sessions=store)
         async with store.turn(SessionKey(desk.name, session)) as turn:
             await turn.commit([{"role": "user", "content": "hi"}], owner=listener.url, user_id=None)
         result = await desk.run("next turn", session_id=session)
@@ -98,11 +91,11 @@ async def test_a_stored_session_owner_that_is_an_unregistered_url_is_ignored() -
 
 
 async def test_an_unknown_target_in_a_crowded_process_gets_a_short_error() -> None:
-    crowd = [BaseAgent(uname("tenant")) for _ in range(2000)]
-    billing, _ = scripted_agent(uname("billing"), [text("billing here")])
+    crowd = [BaseAgent(f"tenant-{n}") for n in range(2000)]
+    billing, _ = scripted_agent("billing", [text("billing here")])
     typo = billing.name[:-1] + "x" if not billing.name.endswith("x") else billing.name[:-1] + "y"
     desk, model = scripted_agent(
-        uname("desk"),
+        "desk",
         [text("sorry")],
         skills={"r": _router_to(typo)},
         handoffs=[billing],
@@ -118,9 +111,9 @@ async def test_an_unknown_target_in_a_crowded_process_gets_a_short_error() -> No
 
 
 async def test_a_transfer_to_a_misspelled_target_gets_a_one_line_answer() -> None:
-    crowd = [BaseAgent(uname("tenant")) for _ in range(2000)]
+    crowd = [BaseAgent(f"tenant-{n}") for n in range(2000)]
     desk, model = scripted_agent(
-        uname("desk"),
+        "desk",
         [transfer("bilingg"), text("I will help")],
         handoffs=["bilingg"],
         register=False,
@@ -148,7 +141,7 @@ def _router_to(target: str) -> Skill:
 async def test_credentials_and_query_strings_of_remote_urls_never_show() -> None:
     url = "http://admin:hunter2@127.0.0.1:9/agents/vault?token=s3cret"
     desk, model = scripted_agent(
-        uname("desk"), [transfer("vault"), text("I will help")], handoffs=[url], register=False
+        "desk", [transfer("vault"), text("I will help")], handoffs=[url], register=False
     )
 
     result = await desk.run("open the vault")
@@ -189,7 +182,7 @@ async def test_tool_failures_reach_the_model_as_one_line_and_the_log_gets_the_re
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     agent, model = scripted_agent(
-        uname("vault"),
+        "vault",
         [
             tool_call("secret_lookup", {"key": "a"}),
             tool_call("picky", {"key": "a"}),
@@ -221,7 +214,7 @@ async def test_handoff_context_reaches_a_remote_target_as_delimited_data() -> No
 
     with FakeOpenAIServer([text("remote done")]) as remote:
         desk, _ = scripted_agent(
-            uname("desk"),
+            "desk",
             [transfer("v1")],
             handoffs=[remote.url],
             skills={"f": Fill()},
@@ -246,7 +239,7 @@ async def test_handoff_context_reaches_a_remote_target_as_delimited_data() -> No
 
 async def test_a_failed_transfer_on_the_last_turn_still_lets_the_source_answer() -> None:
     desk, model = scripted_agent(
-        uname("desk"),
+        "desk",
         [transfer("nobody"), text("I can help after all")],
         handoffs=["nobody"],
         max_turns=1,
@@ -264,7 +257,7 @@ async def test_max_turns_exceeded_carries_the_partial_result() -> None:
         return "pong"
 
     agent, _ = scripted_agent(
-        uname("looper"), responder=lambda r: tool_call("ping"), tools=[ping], max_turns=2
+        "looper", responder=lambda r: tool_call("ping"), tools=[ping], max_turns=2
     )
 
     with pytest.raises(MaxTurnsExceeded) as raised:
@@ -283,7 +276,7 @@ class VetoEverywhere(Skill):
 
 
 async def test_handoff_error_outside_before_handoff_is_a_hook_error() -> None:
-    agent, _ = scripted_agent(uname("a"), [text("x")], skills={"v": VetoEverywhere()})
+    agent, _ = scripted_agent("a", [text("x")], skills={"v": VetoEverywhere()})
 
     with pytest.raises(HookError, match=r"on_message hook VetoEverywhere\.refuse raised"):
         await agent.run("hi")
@@ -293,9 +286,9 @@ async def test_a_raising_handoff_history_is_a_hook_error_at_any_depth() -> None:
     def broken_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         raise ValueError("bad filter")
 
-    last, _ = scripted_agent(uname("last"), [text("never")], handoff_history=broken_history)
-    middle, _ = scripted_agent(uname("middle"), [transfer(last.name)], handoffs=[last])
-    first, _ = scripted_agent(uname("first"), [transfer(middle.name)], handoffs=[middle])
+    last, _ = scripted_agent("last", [text("never")], handoff_history=broken_history)
+    middle, _ = scripted_agent("middle", [transfer(last.name)], handoffs=[last])
+    first, _ = scripted_agent("first", [transfer(middle.name)], handoffs=[middle])
 
     with pytest.raises(HookError, match=r"handoff_history.*broken_history"):
         await first.run("go deep")
@@ -307,7 +300,7 @@ async def test_a_static_condition_must_return_a_bool() -> None:
         def maybe(self, query: str) -> bool:
             return "yes"  # type: ignore[return-value]
 
-    agent, _ = scripted_agent(uname("sloppy"), [text("x")], skills={"s": Sloppy()})
+    agent, _ = scripted_agent("sloppy", [text("x")], skills={"s": Sloppy()})
 
     with pytest.raises(HookError, match=r"Sloppy\.maybe.*returns True or False, got 'yes'"):
         await agent.run("hi")
@@ -321,7 +314,7 @@ async def test_a_blocking_sync_tool_blocks_only_its_own_run() -> None:
         return "met"
 
     agent, _ = scripted_agent(
-        uname("blocker"),
+        "blocker",
         responder=lambda r: (
             text("ok") if r["messages"][-1]["role"] == "tool" else tool_call("wait_for_the_other")
         ),
@@ -352,7 +345,7 @@ async def test_threaded_tools_see_the_run_context_and_inline_tools_stay_on_the_l
             return "i"
 
     agent, _ = scripted_agent(
-        uname("where"),
+        "where",
         [tool_call("threaded"), tool_call("inline"), text("done")],
         skills={"w": Where()},
         register=False,
@@ -368,7 +361,7 @@ async def test_tool_call_ids_are_made_present_and_unique() -> None:
         return "ok"
 
     agent, _ = scripted_agent(
-        uname("ids"),
+        "ids",
         [tool_call("noop", id="dup"), tool_call("noop", id="dup"), text("done")],
         tools=[noop],
         register=False,
@@ -402,9 +395,9 @@ async def test_run_sync_inside_a_running_loop_says_to_await_run() -> None:
 
 
 async def test_each_handoff_logs_one_info_line(caplog: pytest.LogCaptureFixture) -> None:
-    billing, _ = scripted_agent(uname("billing"), [text("paid")])
+    billing, _ = scripted_agent("billing", [text("paid")])
     desk, _ = scripted_agent(
-        uname("desk"), [transfer(billing.name, "invoice question")], handoffs=[billing]
+        "desk", [transfer(billing.name, "invoice question")], handoffs=[billing]
     )
 
     with caplog.at_level(logging.INFO, logger="webagents"):
@@ -421,12 +414,12 @@ async def test_text_streamed_by_a_target_that_fails_is_withdrawn() -> None:
         return "checked"
 
     target, _ = scripted_agent(
-        uname("target"),
+        "target",
         [tool_call("check", content="Let me check that"), error(500, "model down")],
         tools=[check],
     )
     desk, _ = scripted_agent(
-        uname("desk"), [transfer(target.name), text("The desk answers")], handoffs=[target]
+        "desk", [transfer(target.name), text("The desk answers")], handoffs=[target]
     )
 
     shown: dict[str, str] = {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,6 @@ import pytest
 from webagents import BaseAgent, Skill
 from webagents.agents.skills.payment import Ledger, PaymentSkill
 from webagents.testing import ScriptedModel, text
-
-
-def uname(base: str) -> str:
-    return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
 class SlowStart(Skill):
@@ -39,7 +34,7 @@ class SlowStart(Skill):
 
 def agent_with(skill: Skill, replies: int = 3) -> BaseAgent:
     return BaseAgent(
-        uname("starter"),
+        "starter",
         model=ScriptedModel([text(f"answer {n}") for n in range(replies)]),
         skills={"slow": skill},
         register=False,

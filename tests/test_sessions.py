@@ -4,7 +4,6 @@ turns never overwrite each other, and a turn stores only what it added."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -12,10 +11,6 @@ import pytest
 from webagents import AgentNetwork, BaseAgent
 from webagents.sessions import InMemorySessionStore, SessionAccessError, SessionKey
 from webagents.testing import ScriptedModel, scripted_agent, text, transfer
-
-
-def uname(base: str) -> str:
-    return f"{base}-{uuid.uuid4().hex[:8]}"
 
 
 def echo_history(request: dict[str, Any]) -> str:
@@ -26,8 +21,8 @@ def echo_history(request: dict[str, Any]) -> str:
 
 async def test_the_same_session_id_on_two_entry_agents_is_two_conversations() -> None:
     store = InMemorySessionStore()
-    hr, _ = scripted_agent(uname("hr"), [text("Salaries: Ada 120k")], sessions=store)
-    shop, shop_model = scripted_agent(uname("shop"), [text("Our shoes cost 80")], sessions=store)
+    hr, _ = scripted_agent("hr", [text("Salaries: Ada 120k")], sessions=store)
+    shop, shop_model = scripted_agent("shop", [text("Our shoes cost 80")], sessions=store)
 
     await hr.run("Show me the salary sheet", session_id="default")
     answer = await shop.run("How much are the shoes?", session_id="default")
@@ -44,7 +39,7 @@ async def test_the_same_session_id_on_two_entry_agents_is_two_conversations() ->
 async def test_a_session_continues_only_with_the_user_who_started_it() -> None:
     store = InMemorySessionStore()
     agent, model = scripted_agent(
-        uname("bank"), responder=lambda r: "Your balance is 1,000", sessions=store
+        "bank", responder=lambda r: "Your balance is 1,000", sessions=store
     )
     await agent.run("What is my balance?", session_id="s-1", user_id="alice")
 
@@ -63,7 +58,7 @@ async def test_a_session_continues_only_with_the_user_who_started_it() -> None:
 
 async def test_concurrent_turns_of_one_session_are_all_kept() -> None:
     store = InMemorySessionStore()
-    agent, _ = scripted_agent(uname("busy"), responder=echo_history, sessions=store)
+    agent, _ = scripted_agent("busy", responder=echo_history, sessions=store)
 
     results = await asyncio.gather(
         *(agent.run(f"turn {n}", session_id="shared") for n in range(10))
@@ -92,7 +87,7 @@ class CountingStore(InMemorySessionStore):
 
 async def test_a_turn_writes_what_it_added_not_the_history() -> None:
     store = CountingStore()
-    agent, _ = scripted_agent(uname("long"), responder=echo_history, sessions=store)
+    agent, _ = scripted_agent("long", responder=echo_history, sessions=store)
 
     for n in range(40):
         await agent.run(f"message {n}", session_id="long")
@@ -112,7 +107,7 @@ async def test_a_cancelled_turn_stores_nothing_and_frees_the_session() -> None:
         raise AssertionError("unreachable")
 
     model = ScriptedModel(responder=stuck)
-    agent = BaseAgent(uname("slow"), model=model, sessions=store, register=False)
+    agent = BaseAgent("slow", model=model, sessions=store, register=False)
     turn = asyncio.create_task(agent.run("first", session_id="s"))
     await entered.wait()
     turn.cancel()
@@ -129,9 +124,9 @@ async def test_a_cancelled_turn_stores_nothing_and_frees_the_session() -> None:
 
 async def test_an_owner_the_network_does_not_know_is_ignored() -> None:
     store = InMemorySessionStore()
-    desk, _ = scripted_agent(uname("desk"), [text("desk answers")], sessions=store)
+    desk, _ = scripted_agent("desk", [text("desk answers")], sessions=store)
     async with store.turn(SessionKey(desk.name, "s")) as turn:
-        await turn.commit([{"role": "user", "content": "hi"}], owner=uname("ghost"), user_id=None)
+        await turn.commit([{"role": "user", "content": "hi"}], owner="ghost", user_id=None)
 
     result = await desk.run("hello again", session_id="s")
 
@@ -140,9 +135,9 @@ async def test_an_owner_the_network_does_not_know_is_ignored() -> None:
 
 async def test_the_owner_answers_later_turns_and_a_forgotten_user_starts_afresh() -> None:
     store = InMemorySessionStore()
-    billing, _ = scripted_agent(uname("billing"), [text("Refunded."), text("You're welcome.")])
+    billing, _ = scripted_agent("billing", [text("Refunded."), text("You're welcome.")])
     desk, desk_model = scripted_agent(
-        uname("desk"),
+        "desk",
         [transfer(billing.name), text("Hello, new here?")],
         handoffs=[billing],
         sessions=store,

@@ -29,6 +29,7 @@ import pytest
 from webagents.agents.network import AgentNetwork, use_default_network
 from webagents.models.openai_provider import OpenAIModel
 from webagents.plugins.manager import PluginInfo, PluginRegistry, reset_plugin_registry
+from webagents.sessions.memory import InMemorySessionStore
 from webagents.testing.fake_server import FakeOpenAIServer
 from webagents.testing.postgres_server import PostgresServer, find_postgres_bin
 from webagents.testing.redis_server import RedisServer
@@ -54,7 +55,8 @@ def register_plugin(webagents_plugins: PluginRegistry) -> Callable[..., PluginIn
 
 @pytest.fixture
 def agent_network() -> Iterator[AgentNetwork]:
-    with use_default_network(AgentNetwork("test")) as network:
+    # Its own session store too: tests may reuse session ids as they reuse agent names.
+    with use_default_network(AgentNetwork("test", sessions=InMemorySessionStore())) as network:
         yield network
 
 
