@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from webagents.errors import WebAgentsError
+from webagents.errors import AgentConfigError, WebAgentsError
 
 __all__ = [
     "Session",
@@ -60,6 +60,13 @@ class SessionInfo:
     user_id: str | None
     messages: int
     updated_at: float  # seconds since the epoch
+
+
+def count_option(store: str, option: str, value: object) -> int:
+    """``value`` if it is an int >= 1, else ``AgentConfigError`` naming the store's option."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise AgentConfigError(f"{store}({option}={value!r}) must be an int >= 1")
+    return value
 
 
 class SessionStoreError(WebAgentsError):

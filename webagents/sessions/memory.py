@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from webagents.errors import AgentConfigError
-from webagents.sessions.base import Session, SessionInfo, SessionKey, SessionStore
+from webagents.sessions.base import (
+    Session,
+    SessionInfo,
+    SessionKey,
+    SessionStore,
+    count_option,
+)
 
 __all__ = ["InMemorySessionStore"]
 
@@ -39,10 +45,7 @@ class InMemorySessionStore(SessionStore[asyncio.Lock]):
         ttl: float | None = 24 * 3600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1:
-            raise AgentConfigError(
-                f"InMemorySessionStore(max_sessions={max_sessions!r}) must be an int >= 1"
-            )
+        max_sessions = count_option("InMemorySessionStore", "max_sessions", max_sessions)
         if ttl is not None and not ttl > 0:
             raise AgentConfigError(f"InMemorySessionStore(ttl={ttl!r}) must be > 0 or None")
         self.max_sessions = max_sessions

@@ -46,6 +46,7 @@ from webagents.sessions.base import (
     SessionKey,
     SessionStore,
     SessionStoreError,
+    count_option,
 )
 
 __all__ = ["RedisSessionStore", "SessionStoreError", "SessionStoreUnavailableError"]
@@ -154,14 +155,7 @@ class RedisSessionStore(SessionStore[_Lease]):
         client: aioredis.Redis | None = None,
         cache_sessions: int = 1_000,
     ) -> None:
-        if (
-            isinstance(cache_sessions, bool)
-            or not isinstance(cache_sessions, int)
-            or cache_sessions < 1
-        ):
-            raise AgentConfigError(
-                f"RedisSessionStore(cache_sessions={cache_sessions!r}) must be an int >= 1"
-            )
+        cache_sessions = count_option("RedisSessionStore", "cache_sessions", cache_sessions)
         if not isinstance(prefix, str) or not prefix:
             raise AgentConfigError(f"RedisSessionStore(prefix={prefix!r}) must be a non-empty str")
         if isinstance(lease, bool) or not isinstance(lease, int | float) or not lease > 0:

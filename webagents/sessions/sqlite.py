@@ -31,6 +31,7 @@ from webagents.sessions.base import (
     SessionKey,
     SessionStore,
     SessionStoreError,
+    count_option,
 )
 from webagents.sqlite import SQLiteFile
 
@@ -110,14 +111,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
         lease: float = 30.0,
         cache_sessions: int = 1_000,
     ) -> None:
-        if (
-            isinstance(cache_sessions, bool)
-            or not isinstance(cache_sessions, int)
-            or cache_sessions < 1
-        ):
-            raise AgentConfigError(
-                f"SQLiteSessionStore(cache_sessions={cache_sessions!r}) must be an int >= 1"
-            )
+        cache_sessions = count_option("SQLiteSessionStore", "cache_sessions", cache_sessions)
         self.lease = _positive("lease", lease)
         self.cache_sessions = cache_sessions
         self.file = SQLiteFile(
