@@ -50,16 +50,55 @@ _STOPWORDS = frozenset(
 _WEIGHTS = (("name", 3.0), ("description", 2.0), ("tools", 1.0), ("tags", 1.0))
 
 
+def _undouble(stem: str) -> str:
+    """``shipp`` -> ``ship``; ``bill`` keeps its double ``l`` (so do ``ss`` and ``zz``)."""
+    if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
+        return stem[:-1]
+    return stem
+
+
+def _stem(word: str) -> str:
+    """A small suffix stemmer, enough for plurals and simple inflections to meet:
+    ``invoices``/``invoice``/``invoiced``, ``refunds``/``refunded``, ``billing``/``bill``,
+    ``policies``/``policy``, ``taxes``/``tax``, ``shipping``/``ship``, ``pricing``/``price``.
+    Deterministic; short words are kept whole."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    elif word.endswith("ing") and len(word) >= 7:
+        word = _undouble(word[:-3])
+    elif word.endswith("ed") and len(word) >= 6:
+        word = _undouble(word[:-2])
+    if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
+    return word
+
+
 def _words(text: str) -> set[str]:
     words = set()
     for word in _WORD.findall(text.lower().replace("_", " ").replace("-", " ")):
         if word not in _STOPWORDS:
-            words.add(word[:-1] if len(word) > 3 and word.endswith("s") else word)
+            words.add(_stem(word))
     return words
 
 
+def check_max_results(max_results: object) -> int:
+    """``max_results`` as given when it is an int >= 1; a ``ValueError`` saying so otherwise."""
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or max_results < 1:
+        raise ValueError(f"max_results must be an int >= 1, got {max_results!r}")
+    return max_results
+
+
 def _fields(card: dict[str, Any]) -> dict[str, set[str]]:
-    tools = " ".join(f"{t.get('name', '')} {t.get('description', '')}" for t in card["tools"])
+    tools = " ".join(
+        f"{t.get('name', '')} {t.get('description') or ''}" if isinstance(t, dict) else str(t)
+        for t in card.get("tools") or ()
+    )
     tags = " ".join(str(tag) for tag in card.get("tags", ()))
     return {
         "name": _words(card["name"]),
@@ -71,6 +110,7 @@ def _fields(card: dict[str, Any]) -> dict[str, set[str]]:
 
 def rank_agents(intent: str, cards: list[dict[str, Any]], max_results: int) -> list[dict[str, Any]]:
     """Cards scored against ``intent`` in [0, 1], best first; ties by name; zero scores dropped."""
+    check_max_results(max_results)
     query = _words(intent)
     if not query:
         return []
@@ -113,6 +153,7 @@ class DiscoverySkill(Skill):
 
     async def find_agents(self, intent: str, max_results: int = 5) -> list[dict[str, Any]]:
         """Up to ``max_results`` dicts with ``name``, ``description``, ``url``, ``score``."""
+        check_max_results(max_results)
         network = network_of(self.agent)
         asker = self._asker()
         cards: list[dict[str, Any]] = []
