@@ -307,8 +307,11 @@ async def test_a_failing_remote_is_named_with_its_status_never_its_body_or_secre
     assert outcome["error"] == (
         f"agent 'billing' at {down.base}/agents/billing is unavailable: HTTP 503"
     )
-    [sent] = down.requests  # the query string the developer wrote stays on the request
-    assert sent["path"] == "/agents/billing/chat/completions?key=q-99"
+    # A 503 is retried (twice by default); the query string the developer wrote stays on
+    # every request.
+    assert [sent["path"] for sent in down.requests] == [
+        "/agents/billing/chat/completions?key=q-99"
+    ] * 3
 
 
 async def test_a_remote_that_does_not_answer_in_time_is_a_timeout() -> None:

@@ -143,7 +143,8 @@ async def test_remote_failures_show_the_url_without_credentials_or_query() -> No
 
 async def test_a_remote_answering_an_error_status_is_named_without_its_body() -> None:
     name = "remote-503"
-    with FakeOpenAIServer([error(503, "internal: db password SECRET-BODY")]) as server:
+    # 503 is retried (twice by default): the remote stays unavailable on every attempt.
+    with FakeOpenAIServer([error(503, "internal: db password SECRET-BODY")] * 3) as server:
         remote = register_remote(name, server.url)
         with pytest.raises(RemoteAgentError) as raised:
             await query_remote(remote, [{"role": "user", "content": "hi"}])

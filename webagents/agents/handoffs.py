@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from webagents._urls import shown_name
 from webagents.agents.dispatch import call_user
-from webagents.agents.network import RemoteAgent
+from webagents.agents.network import AgentNetwork, RemoteAgent
 from webagents.agents.result import HandoffRecord
 from webagents.agents.steps import (
     CARRY_ON,
@@ -261,7 +261,7 @@ async def start_handoff(
         pending.target_step = Step(target, view, payload or None, len(view))
         return HandedOff(pending)
     try:
-        response = await _remote_answer(target, step.view, payload)
+        response = await _remote_answer(run.entry.network, target, step.view, payload)
     except Exception as failure:  # a remote agent down is a failed handoff, not a crash
         return await fail_handoff(run, pending, failure)
     pending.duration_ms = (time.perf_counter() - started) * 1000
@@ -360,9 +360,8 @@ async def _after_handoff(run: Run, source_step: Step, result: dict[str, Any]) ->
 
 
 async def _remote_answer(
-    target: RemoteAgent, view: list[dict[str, Any]], payload: dict[str, Any]
+    network: AgentNetwork, target: RemoteAgent, view: list[dict[str, Any]], payload: dict[str, Any]
 ) -> str:
-    from webagents.agents.skills.nli import query_remote
-
+    """The remote target's answer, through the entry agent's network's remote client."""
     messages = [*view, context_message(payload)] if payload else list(view)
-    return await query_remote(target, messages)
+    return await network.remote_client.chat(target, messages)

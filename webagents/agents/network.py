@@ -23,6 +23,7 @@ from webagents.errors import AgentConfigError, UnknownAgentError
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
     from webagents.agents.sessions import SessionStore
+    from webagents.remote.client import RemoteClient
 
 __all__ = [
     "AgentNetwork",
@@ -100,6 +101,7 @@ class AgentNetwork:
         self.name = name
         self._agents: dict[str, BaseAgent | RemoteAgent] = {}
         self._sessions = sessions
+        self._remote_client: RemoteClient | None = None
         self.version = 0
 
     @property
@@ -109,6 +111,27 @@ class AgentNetwork:
 
             self._sessions = default_session_store()
         return self._sessions
+
+    @property
+    def remote_client(self) -> RemoteClient:
+        """The client every call to a remote agent from this network goes through (NLI,
+        remote handoffs, remote session owners): one pooled HTTP client, retries, a deadline
+        per attempt and a circuit breaker per remote agent. Made with default settings on
+        first use; assign a ``webagents.remote.RemoteClient`` to choose others (or a
+        transport). ``aclose()`` closes it."""
+        if self._remote_client is None:
+            from webagents.remote.client import RemoteClient
+
+            self._remote_client = RemoteClient()
+        return self._remote_client
+
+    @remote_client.setter
+    def remote_client(self, client: RemoteClient) -> None:
+        from webagents.remote.client import RemoteClient
+
+        if not isinstance(client, RemoteClient):
+            raise TypeError(f"remote_client must be a RemoteClient, got {type(client).__name__}")
+        self._remote_client = client
 
     # membership ----------------------------------------------------------------------------
 
@@ -257,12 +280,17 @@ class AgentNetwork:
 
     async def aclose(self) -> None:
         """Close every local agent (``agent.close()``, which also takes it out of the
-        network), even when one fails; the first failure is raised after, several as an
-        ``ExceptionGroup``. Remote agents hold nothing open and stay registered."""
+        network) and the remote client's connections, even when one fails; the first failure
+        is raised after, several as an ``ExceptionGroup``. Remote agents stay registered."""
         failures: list[Exception] = []
         for agent in self.local_agents():
             try:
                 await agent.close()
+            except Exception as failure:
+                failures.append(failure)
+        if self._remote_client is not None:
+            try:
+                await self._remote_client.aclose()
             except Exception as failure:
                 failures.append(failure)
         if len(failures) == 1:

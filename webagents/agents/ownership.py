@@ -44,11 +44,9 @@ def resume_session(run: Run, session: Session | None) -> int:
 async def ask_remote_owner(run: Run, remote: RemoteAgent) -> str | None:
     """A later turn of a session that a remote agent owns goes to that agent; if it cannot
     answer, ownership returns to the entry agent, which answers itself (None)."""
-    from webagents.agents.skills.nli import query_remote
-
     run.emit(AgentStarted, agent=remote.name)
     try:
-        answer = await query_remote(remote, run.transcript)
+        answer = await run.entry.network.remote_client.chat(remote, run.transcript)
     except Exception as failure:  # the owner being down is a failed hand-over, not a crash
         run.remote_owner = None
         run.book.chain[0] = run.entry.name

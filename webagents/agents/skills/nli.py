@@ -25,10 +25,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
-from webagents._urls import is_url, redact_url, shown_name
-from webagents.agents.network import RemoteAgent, network_of, remote_from_url
+from webagents._urls import is_url, shown_name
+from webagents.agents.network import (
+    AgentNetwork,
+    RemoteAgent,
+    default_network,
+    network_of,
+    remote_from_url,
+)
 from webagents.agents.skills.base import Skill
 from webagents.errors import UnknownAgentError, WebAgentsError
+from webagents.remote.errors import RemoteAgentError
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
@@ -51,30 +58,6 @@ logger = logging.getLogger(__name__)
 # How many NLI queries (or consult tools) the current run chain is inside. A local agent runs
 # in the caller's task (or a task copied from it), so the value follows the chain of runs.
 _depth: ContextVar[int] = ContextVar("webagents_nli_depth", default=0)
-
-
-class RemoteAgentError(WebAgentsError):
-    """A remote agent could not be reached or answered with an error.
-
-    ``agent`` is its name, ``url`` its address without credentials or query, ``status_code``
-    the HTTP status it answered (None when it did not answer), ``timed_out`` whether the
-    deadline passed. The text is one line and never quotes the remote's response body.
-    """
-
-    def __init__(
-        self,
-        agent: str,
-        url: str,
-        problem: str,
-        *,
-        status_code: int | None = None,
-        timed_out: bool = False,
-    ) -> None:
-        self.agent = agent
-        self.url = redact_url(url)
-        self.status_code = status_code
-        self.timed_out = timed_out
-        super().__init__(f"agent {shown_name(agent)!r} at {self.url} {problem}")
 
 
 class NestingLimitError(WebAgentsError):
@@ -123,52 +106,17 @@ async def query_remote(
     *,
     timeout: float | None = None,
     api_key: str | None = None,
+    network: AgentNetwork | None = None,
 ) -> str:
-    """The remote agent's answer to ``messages``; ``RemoteAgentError`` if there is none.
+    """The remote agent's answer to ``messages``; a ``RemoteAgentError`` if there is none.
 
-    ``timeout`` (a total deadline: a server trickling bytes cannot stretch it) and ``api_key``
-    (bearer token) default to the remote agent's own, then to 60 seconds and no token.
+    The call goes through ``network``'s remote client (``network.remote_client``; the
+    default network's when None), with its retries, total deadline per attempt and circuit
+    breaker. ``timeout`` and ``api_key`` (bearer token) default to the remote agent's own,
+    then to 60 seconds and no token.
     """
-    import httpx
-
-    if timeout is None:
-        timeout = remote.timeout if remote.timeout is not None else DEFAULT_TIMEOUT
-    if api_key is None:
-        api_key = remote.api_key
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    body = {"model": remote.name, "messages": messages}
-
-    def failure(problem: str, **fields: Any) -> RemoteAgentError:
-        return RemoteAgentError(remote.name, remote.url, problem, **fields)
-
-    try:
-        async with asyncio.timeout(timeout), httpx.AsyncClient(timeout=timeout) as client:
-            response = await client.post(chat_endpoint(remote.url), json=body, headers=headers)
-    except (TimeoutError, httpx.TimeoutException):
-        raise failure(f"timed out after {timeout:g}s", timed_out=True) from None
-    except httpx.HTTPError as error:
-        # The type only: httpx texts may quote the request URL with its credentials.
-        raise failure(f"is unreachable ({type(error).__name__})") from None
-    status = response.status_code
-    if status != 200:
-        problem = (
-            f"is unavailable: HTTP {status}"
-            if status >= 500 or status == 429
-            else f"refused the request: HTTP {status}"
-        )
-        raise failure(problem, status_code=status)
-    try:
-        content = response.json()["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise failure("sent no chat completion") from None
-    return str(content or "")
-
-
-def chat_endpoint(url: str) -> str:
-    """``POST`` target for the agent at ``url``: its path plus ``/chat/completions``, any query
-    kept where it belongs (after the path)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/chat/completions"))
+    client = (network if network is not None else default_network()).remote_client
+    return await client.chat(remote, messages, timeout=timeout, api_key=api_key)
 
 
 def _normal_url(url: str) -> str:
@@ -308,7 +256,9 @@ class NLISkill(Skill):
         if timeout is None:
             timeout = found.timeout if found.timeout is not None else self.timeout
         api_key = found.api_key if found.api_key is not None else self.api_key
-        answer = await query_remote(found, conversation, timeout=timeout, api_key=api_key)
+        answer = await query_remote(
+            found, conversation, timeout=timeout, api_key=api_key, network=network_of(self.agent)
+        )
         return answer, found.name
 
 
