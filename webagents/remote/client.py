@@ -25,7 +25,7 @@ import asyncio
 import math
 import random as _random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -241,7 +241,6 @@ class RemoteClient:
         timeout: float,
         api_key: str | None,
     ) -> str:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         body = {"model": remote.name, "messages": messages}
         client = await self._http()
 
@@ -251,7 +250,12 @@ class RemoteClient:
         try:
             async with asyncio.timeout(timeout):
                 response = await client.post(
-                    chat_endpoint(remote.url), json=body, headers=headers, timeout=timeout
+                    chat_endpoint(remote.url),
+                    json=body,
+                    # The bearer key wins over credentials in the URL (which httpx would
+                    # otherwise send as Basic auth in its place).
+                    auth=_Bearer(api_key) if api_key else httpx.USE_CLIENT_DEFAULT,
+                    timeout=timeout,
                 )
         except httpx.ConnectTimeout:
             # Nothing was sent: as safe to retry as a refused connection.
@@ -316,13 +320,23 @@ async def _close_at_loop_end(client: httpx.AsyncClient) -> AsyncGenerator[None]:
         await client.aclose()
 
 
+class _Bearer(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+
 def _key(remote: RemoteAgent) -> tuple[str, str]:
     return (remote.name, remote.url)
 
 
 def _counts_against(error: RemoteAgentError) -> bool:
     """Whether a failed call counts toward opening the breaker: the remote being down, slow,
-    overloaded or broken does; a refusal of this request (401, 404, 422, ...) does not."""
+    overloaded or broken does; a refusal of this request (401, 404, 422, ...) does not, and
+    since it shows the remote is up, it resets the count like a success."""
     if isinstance(error, RemoteStatusError):
         return error.status_code is not None and (
             error.status_code >= 500 or error.status_code == 429

@@ -1,0 +1,454 @@
+"""``RemoteClient``: the one client every call to a remote agent goes through. Status codes
+and transport failures come from ``httpx.MockTransport`` (the remote protocol is what is
+under test); the total deadline is checked against a real server on 127.0.0.1 that trickles
+its answer one byte at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from webagents.agents import AgentNetwork
+from webagents.agents.network import RemoteAgent, default_network
+from webagents.agents.skills.nli import RemoteAgentError, query_remote
+from webagents.remote import (
+    CircuitOpenError,
+    RemoteBadResponseError,
+    RemoteClient,
+    RemoteStatusError,
+    RemoteTimeoutError,
+    RemoteUnreachableError,
+)
+
+HI = [{"role": "user", "content": "hi"}]
+SECRET_BODY = "db password is SECRET-BODY"
+REMOTE = RemoteAgent(
+    name="billing",
+    url="http://ops:pw-42@remote.test/agents/billing?key=q-99",
+    api_key="k-secret",
+)
+SHOWN = "agent 'billing' at http://remote.test/agents/billing"
+
+
+def completion(content: str = "remote answer") -> httpx.Response:
+    return httpx.Response(
+        200, json={"choices": [{"message": {"role": "assistant", "content": content}}]}
+    )
+
+
+def failing(status: int, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"message": SECRET_BODY}}, headers=headers)
+
+
+class Remote:
+    """A scripted remote: each request takes the next reply (a response, or an exception to
+    raise); then it answers with a completion. ``sleeps`` are the delays the client asked
+    for; ``now`` is the client's clock."""
+
+    def __init__(self, *replies: httpx.Response | Exception, **settings: Any) -> None:
+        self.replies = list(replies)
+        self.requests: list[httpx.Request] = []
+        self.sleeps: list[float] = []
+        self.now = 1000.0
+
+        async def sleep(seconds: float) -> None:
+            self.sleeps.append(seconds)
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            self.requests.append(request)
+            reply = self.replies.pop(0) if self.replies else completion()
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
+
+        settings.setdefault("random", lambda: 1.0)  # the top of the jitter range: exact delays
+        self.client = RemoteClient(
+            transport=httpx.MockTransport(handler),
+            sleep=sleep,
+            clock=lambda: self.now,
+            **settings,
+        )
+
+    async def chat(self, remote: RemoteAgent = REMOTE) -> str:
+        return await self.client.chat(remote, HI)
+
+
+@pytest.fixture
+async def closing() -> AsyncIterator[list[Remote]]:
+    """Remotes whose clients the test made; closed at its end."""
+    made: list[Remote] = []
+    yield made
+    for remote in made:
+        await remote.client.aclose()
+
+
+@pytest.fixture
+def remote(closing: list[Remote]) -> Callable[..., Remote]:
+    def make(*replies: httpx.Response | Exception, **settings: Any) -> Remote:
+        made = Remote(*replies, **settings)
+        closing.append(made)
+        return made
+
+    return make
+
+
+# --- retries -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+async def test_overload_and_gateway_statuses_are_retried_with_backoff(
+    remote: Callable[..., Remote], status: int
+) -> None:
+    server = remote(failing(status), failing(status))
+
+    assert await server.chat() == "remote answer"
+    assert len(server.requests) == 3
+    assert server.sleeps == [0.2, 0.4]  # exponential: backoff * 2**attempt (jitter at its top)
+
+
+async def test_jitter_is_full_between_zero_and_the_exponential_ceiling(
+    remote: Callable[..., Remote],
+) -> None:
+    server = remote(failing(503), failing(503), random=lambda: 0.25, backoff=1.0)
+
+    assert await server.chat() == "remote answer"
+    assert server.sleeps == [0.25, 0.5]
+
+
+async def test_retries_give_up_with_the_last_failure(remote: Callable[..., Remote]) -> None:
+    server = remote(failing(503), failing(503), failing(502))
+
+    with pytest.raises(RemoteStatusError) as raised:
+        await server.chat()
+
+    assert len(server.requests) == 3
+    assert (raised.value.status_code, raised.value.retryable) == (502, True)
+    assert str(raised.value) == f"{SHOWN} is unavailable: HTTP 502"
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 422, 500])
+async def test_other_statuses_are_not_retried(remote: Callable[..., Remote], status: int) -> None:
+    server = remote(failing(status))
+
+    with pytest.raises(RemoteStatusError) as raised:
+        await server.chat()
+
+    assert len(server.requests) == 1 and server.sleeps == []
+    assert (raised.value.status_code, raised.value.retryable) == (status, False)
+
+
+async def test_connect_errors_are_retried(remote: Callable[..., Remote]) -> None:
+    refused = httpx.ConnectError("refused")
+    server = remote(refused, httpx.ConnectTimeout("slow to accept"), refused, retries=2)
+
+    with pytest.raises(RemoteUnreachableError) as raised:
+        await server.chat()
+
+    assert len(server.requests) == 3
+    assert str(raised.value) == f"{SHOWN} is unreachable (ConnectError)"
+    assert raised.value.request_sent is False
+
+
+@pytest.mark.parametrize(
+    "failure", [httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("cut mid-answer")]
+)
+async def test_a_sent_turn_is_not_retried_unless_configured(
+    remote: Callable[..., Remote], failure: Exception
+) -> None:
+    once = remote(failure)
+    with pytest.raises(RemoteAgentError):
+        await once.chat()
+    assert len(once.requests) == 1  # the remote may have acted on the turn
+
+    again = remote(failure, failure, retry_timeouts=True)
+    assert await again.chat() == "remote answer"
+    assert len(again.requests) == 3
+
+
+async def test_a_read_timeout_is_a_typed_timeout(remote: Callable[..., Remote]) -> None:
+    server = remote(httpx.ReadTimeout("slow"))
+
+    with pytest.raises(RemoteTimeoutError) as raised:
+        await server.client.chat(REMOTE, HI, timeout=2)
+
+    assert raised.value.timed_out and str(raised.value) == f"{SHOWN} timed out after 2s"
+
+
+async def test_retry_after_is_honoured_up_to_its_cap(remote: Callable[..., Remote]) -> None:
+    server = remote(
+        failing(429, {"Retry-After": "7"}),
+        failing(503, {"Retry-After": "600"}),
+        retries=2,
+    )
+    assert await server.chat() == "remote answer"
+    assert server.sleeps == [7.0, 30.0]
+
+    capped = remote(failing(429, {"Retry-After": "12"}), retry_after_cap=5)
+    assert await capped.chat() == "remote answer"
+    assert capped.sleeps == [5.0]
+
+    dated = remote(failing(503, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}))
+    assert await dated.chat() == "remote answer"
+    assert dated.sleeps == [0.2]  # an HTTP date is not seconds: backoff applies
+
+
+async def test_no_retries_when_set_to_zero(remote: Callable[..., Remote]) -> None:
+    server = remote(failing(503), retries=0)
+
+    with pytest.raises(RemoteStatusError):
+        await server.chat()
+    assert len(server.requests) == 1
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(200, text="<html>Welcome to nginx</html>", headers={"X": "y"}),
+        httpx.Response(200, text='{"choices": ['),
+        httpx.Response(200, json={"id": "x"}),
+        httpx.Response(200, json={"choices": [{"message": {"content": {"a": 1}}}]}),
+    ],
+)
+async def test_a_200_that_is_not_a_chat_completion_is_a_bad_response(
+    remote: Callable[..., Remote], reply: httpx.Response
+) -> None:
+    server = remote(reply)
+
+    with pytest.raises(RemoteBadResponseError) as raised:
+        await server.chat()
+
+    assert str(raised.value) == f"{SHOWN} sent no chat completion"
+    assert len(server.requests) == 1
+
+
+async def test_the_request_is_an_openai_chat_request_with_the_bearer_key(
+    remote: Callable[..., Remote],
+) -> None:
+    server = remote()
+
+    await server.chat()
+    await server.client.chat(REMOTE, HI, api_key="k-call")
+
+    first, second = server.requests
+    assert str(first.url) == "http://ops:pw-42@remote.test/agents/billing/chat/completions?key=q-99"
+    assert json.loads(first.content) == {"model": "billing", "messages": HI}
+    assert first.headers["Authorization"] == "Bearer k-secret"
+    assert second.headers["Authorization"] == "Bearer k-call"
+
+
+# --- circuit breaker -------------------------------------------------------------------------
+
+
+async def test_the_breaker_opens_fails_fast_half_opens_and_closes(
+    remote: Callable[..., Remote],
+) -> None:
+    server = remote(
+        failing(500), failing(500), failing(503), retries=0, failure_threshold=2, cool_down=10
+    )
+    for _ in range(2):
+        with pytest.raises(RemoteStatusError):
+            await server.chat()
+    assert server.client.breaker_state(REMOTE) == "open"
+
+    with pytest.raises(CircuitOpenError) as fast:
+        await server.chat()
+    assert len(server.requests) == 2  # failed at once, nothing sent
+    assert str(fast.value).startswith(f"{SHOWN} is not called: circuit open")
+    assert isinstance(fast.value, RemoteAgentError)
+
+    server.now += 10  # cool-down over: one trial call
+    assert server.client.breaker_state(REMOTE) == "half-open"
+    with pytest.raises(RemoteStatusError):
+        await server.chat()  # the trial fails (a 503, not retried in a trial): open again
+    assert len(server.requests) == 3
+    assert server.client.breaker_state(REMOTE) == "open"
+    with pytest.raises(CircuitOpenError):
+        await server.chat()
+
+    server.now += 10
+    assert await server.chat() == "remote answer"  # the trial succeeds: closed
+    assert server.client.breaker_state(REMOTE) == "closed"
+    assert await server.chat() == "remote answer"
+
+
+async def test_the_breaker_is_per_remote_agent_and_ignores_refusals(
+    remote: Callable[..., Remote],
+) -> None:
+    other = RemoteAgent(name="orders", url="http://remote.test/agents/orders")
+    server = remote(failing(500), failing(401), failing(404), retries=0, failure_threshold=1)
+
+    with pytest.raises(RemoteStatusError):
+        await server.chat()
+    assert server.client.breaker_state(REMOTE) == "open"
+    assert server.client.breaker_state(other) == "closed"
+    for _ in range(2):  # a refused request says nothing about the remote's health
+        with pytest.raises(RemoteStatusError):
+            await server.chat(other)
+    assert await server.chat(other) == "remote answer"
+
+
+async def test_a_success_resets_the_count_of_failures(remote: Callable[..., Remote]) -> None:
+    server = remote(failing(500), completion(), failing(500), retries=0, failure_threshold=2)
+
+    for _ in range(3):
+        with contextlib.suppress(RemoteStatusError):
+            await server.chat()
+
+    assert server.client.breaker_state(REMOTE) == "closed"
+
+
+# --- secrets ---------------------------------------------------------------------------------
+
+
+async def test_no_error_text_carries_a_key_credentials_a_query_or_the_body(
+    remote: Callable[..., Remote],
+) -> None:
+    replies: list[httpx.Response | Exception] = [
+        failing(401),  # first: a refusal shows the remote is up, which resets the count
+        httpx.ConnectError(f"refused {REMOTE.url}"),
+        httpx.ReadTimeout(f"slow {REMOTE.url}"),
+        httpx.RemoteProtocolError(f"cut {REMOTE.url}"),
+        failing(503),
+        httpx.Response(200, text=f"<html>{SECRET_BODY}</html>"),
+    ]
+    server = remote(*replies, retries=0, failure_threshold=5)  # the 401 does not count
+    texts = []
+    for _ in replies:
+        with pytest.raises(RemoteAgentError) as raised:
+            await server.chat()
+        texts.append(str(raised.value))
+    with pytest.raises(CircuitOpenError) as fast:
+        await server.chat()
+    texts.append(str(fast.value))
+
+    for text in texts:
+        assert text.startswith(SHOWN + " ")
+        for secret in ("k-secret", "pw-42", "q-99", "SECRET-BODY", "ops:"):
+            assert secret not in text
+
+
+# --- the pool --------------------------------------------------------------------------------
+
+
+async def test_one_pooled_client_per_network_closed_with_it() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return completion("pooled")
+
+    network = AgentNetwork("pool")
+    network.remote_client = RemoteClient(transport=httpx.MockTransport(handler))
+    remote = network.register_remote("billing", "http://remote.test/agents/billing")
+    client = network.remote_client
+    assert network.remote_client is client and client.pooled is None  # made on first use
+
+    assert await query_remote(remote, HI, network=network) == "pooled"
+    pooled = client.pooled
+    assert await query_remote(remote, HI, network=network) == "pooled"
+    assert await client.chat(remote, HI) == "pooled"
+    assert pooled is not None and client.pooled is pooled  # one client, reused
+
+    await network.aclose()
+    assert pooled.is_closed and client.pooled is None
+    assert await client.chat(remote, HI) == "pooled"  # a new one after closing
+    assert client.pooled is not None and client.pooled is not pooled
+    await client.aclose()
+    assert seen == ["/agents/billing/chat/completions"] * 4
+
+
+async def test_each_network_has_its_own_client_and_the_default_serves_the_rest() -> None:
+    red, blue = AgentNetwork("red"), AgentNetwork("blue")
+    assert red.remote_client is not blue.remote_client
+    with pytest.raises(TypeError):
+        red.remote_client = "not a client"  # type: ignore[assignment]
+
+    default = default_network()
+    default.remote_client = RemoteClient(
+        transport=httpx.MockTransport(lambda request: completion("by default"))
+    )
+    try:  # query_remote without a network goes through the default network's client
+        assert await query_remote(REMOTE, HI) == "by default"
+        assert default.remote_client.pooled is not None
+    finally:
+        await default.aclose()
+
+
+def test_settings_are_checked() -> None:
+    for bad in ({"retries": -1}, {"failure_threshold": 0}, {"backoff": -1.0}):
+        with pytest.raises(ValueError):
+            RemoteClient(**bad)
+
+
+# --- the total deadline, against a real trickling server ----------------------------------
+
+
+@contextlib.asynccontextmanager
+async def trickling_server() -> AsyncIterator[str]:
+    """A server on 127.0.0.1 that reads a request, sends 200 headers announcing a long body,
+    then one byte every 50 ms: each read gets a byte long before a per-read timeout."""
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100000\r\n\r\n"
+            )
+            while True:
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.05)  # the server's behaviour: a byte now and then
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            handlers.discard(task)
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/agents/slow"
+    finally:
+        server.close()
+        for task in list(handlers):
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def test_a_trickling_server_cannot_stretch_the_total_deadline() -> None:
+    client = RemoteClient()
+    try:
+        async with trickling_server() as url:
+            remote = RemoteAgent(name="slow", url=url, timeout=0.5)
+            started = time.monotonic()
+            with pytest.raises(RemoteTimeoutError) as raised:
+                await client.chat(remote, HI)
+            elapsed = time.monotonic() - started
+    finally:
+        await client.aclose()
+
+    assert raised.value.timed_out
+    assert str(raised.value) == f"agent 'slow' at {url} timed out after 0.5s"
+    assert elapsed < 10  # generous: the point is that it ends, not how fast
