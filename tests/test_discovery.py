@@ -383,3 +383,31 @@ async def test_the_model_can_discover_agents_with_the_tool() -> None:
     assert json.loads(model.requests[1]["messages"][-1]["content"]) == [
         {"name": "refund-desk", "description": "Refunds payments.", "url": None}
     ]
+
+
+async def test_listed_urls_quote_the_name_and_drop_credentials() -> None:
+    odd = card("tax/../admin?x", "Taxes.")
+    with Listing({"/agents": listing_of(odd)}) as server:
+        base = server.url.replace("//", "//ops:pw@")
+        [found] = await DiscoverySkill({"servers": [base]}).find_agents("taxes")
+
+    assert found["name"] == "tax/../admin?x"
+    assert found["url"] == f"{server.url}/agents/tax%2F..%2Fadmin%3Fx"
+
+
+async def test_a_failed_server_is_asked_again_only_after_ttl(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    with Listing({"/agents": (503, b"{}")}) as server:
+        skill = DiscoverySkill({"servers": [server.url], "ttl": 10}, clock=lambda: now[0])
+        with caplog.at_level(logging.WARNING, logger="webagents"):
+            assert await skill.find_agents("invoice") == []
+            assert await skill.find_agents("invoice") == []
+            server.routes["/agents"] = listing_of(INVOICES)
+            now[0] = 10.0
+            found = await skill.find_agents("invoice")
+
+    assert server.requests == ["/agents", "/agents"]
+    assert [entry["name"] for entry in found] == ["invoice-desk"]
+    assert len([r for r in caplog.records if r.name == discovery.__name__]) == 1
