@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
+from webagents._threads import in_worker
 from webagents._urls import shown_name
 from webagents.agents.capabilities import ToolEntry, scope_allows
 from webagents.errors import ToolArgumentsError, ToolRetry
@@ -59,8 +59,8 @@ async def _invoke(
 ) -> tuple[str, bool]:
     try:
         if entry.in_thread:
-            # to_thread copies this task's context variables, so get_context() works there
-            value = await asyncio.to_thread(entry.call, **kwargs)
+            # the worker gets a copy of this task's context variables, so get_context() works there
+            value = await in_worker(entry.call, **kwargs)
         else:
             value = entry.call(**kwargs)
         if inspect.isawaitable(value):

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from webagents._threads import in_worker
 from webagents.errors import AgentConfigError
 from webagents.sessions.base import (
     Session,
@@ -133,7 +134,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
         # (turns of other stores and processes are seen by polling).
         self._waiters: dict[SessionKey, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self._waiters_lock = threading.Lock()
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Future[None]] = set()
 
     def __repr__(self) -> str:
         return f"SQLiteSessionStore({self.file.where()!r})"
@@ -150,7 +151,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
     async def _unlock(self, key: SessionKey, lease: _Lease) -> None:
         lease.renewer.cancel()
         # Shielded: a second cancellation of the turn must not leave its lease behind.
-        release = asyncio.create_task(asyncio.to_thread(self._release_sync, key, lease.token))
+        release = in_worker(self._release_sync, key, lease.token)
         await asyncio.shield(self._track(release))
 
     async def _wait_for_lease(self, key: SessionKey, token: str) -> None:
@@ -185,7 +186,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
                 loop.call_soon_threadsafe(woken.set)
 
     async def _try_lease(self, key: SessionKey, token: str) -> bool:
-        attempt = asyncio.create_task(asyncio.to_thread(self._take_sync, key, token))
+        attempt = in_worker(self._take_sync, key, token)
         try:
             return await asyncio.shield(attempt)
         except asyncio.CancelledError:
@@ -194,19 +195,19 @@ class SQLiteSessionStore(SessionStore[_Lease]):
             self._track(asyncio.create_task(self._give_back(attempt, key, token)))
             raise
 
-    async def _give_back(self, attempt: asyncio.Task[bool], key: SessionKey, token: str) -> None:
+    async def _give_back(self, attempt: asyncio.Future[bool], key: SessionKey, token: str) -> None:
         try:
             took = await attempt
         except Exception:
             return  # nothing was taken, and the waiter that wanted it was cancelled
         if took:
-            await asyncio.to_thread(self._release_sync, key, token)
+            await in_worker(self._release_sync, key, token)
 
     async def _renew(self, key: SessionKey, token: str) -> None:
         while True:
             await asyncio.sleep(self.lease / 3)
             try:
-                held = await asyncio.to_thread(self._renew_sync, key, token)
+                held = await in_worker(self._renew_sync, key, token)
             except Exception:
                 logger.warning(
                     "could not renew the lease on session %s in %s; retrying",
@@ -225,12 +226,12 @@ class SQLiteSessionStore(SessionStore[_Lease]):
                 )
                 return
 
-    def _track(self, task: asyncio.Task[None]) -> asyncio.Task[None]:
+    def _track(self, task: asyncio.Future[None]) -> asyncio.Future[None]:
         self._background.add(task)
         task.add_done_callback(self._settled)
         return task
 
-    def _settled(self, task: asyncio.Task[None]) -> None:
+    def _settled(self, task: asyncio.Future[None]) -> None:
         self._background.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             logger.warning(
@@ -271,7 +272,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
     # -- reading and appending --------------------------------------------------------------
 
     async def _load(self, key: SessionKey) -> Session | None:
-        return await asyncio.to_thread(self._load_sync, key)
+        return await in_worker(self._load_sync, key)
 
     def _load_sync(self, key: SessionKey) -> Session | None:
         with self._cache_lock:
@@ -324,7 +325,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
         owner: str,
         user_id: str | None,
     ) -> None:
-        await asyncio.to_thread(self._append_sync, key, version, added, owner, user_id)
+        await in_worker(self._append_sync, key, version, added, owner, user_id)
 
     def _append_sync(
         self,
@@ -400,7 +401,7 @@ class SQLiteSessionStore(SessionStore[_Lease]):
     async def list_sessions(
         self, *, agent: str | None = None, user_id: str | None = None
     ) -> list[SessionInfo]:
-        return await asyncio.to_thread(self._list_sync, agent, user_id)
+        return await in_worker(self._list_sync, agent, user_id)
 
     def _list_sync(self, agent: str | None, user_id: str | None) -> list[SessionInfo]:
         wanted = [(c, v) for c, v in (("agent", agent), ("user_id", user_id)) if v is not None]
@@ -419,10 +420,10 @@ class SQLiteSessionStore(SessionStore[_Lease]):
 
     async def delete(self, key: SessionKey) -> bool:
         where = ("agent = ? AND session_id = ?", (key.agent, key.session_id))
-        return await asyncio.to_thread(self._delete_sync, *where) == 1
+        return await in_worker(self._delete_sync, *where) == 1
 
     async def delete_user(self, user_id: str) -> int:
-        return await asyncio.to_thread(self._delete_sync, "user_id = ?", (user_id,))
+        return await in_worker(self._delete_sync, "user_id = ?", (user_id,))
 
     def _delete_sync(self, where: str, args: tuple[str, ...]) -> int:
         """Delete the sessions ``where`` selects, with their messages, in one transaction;

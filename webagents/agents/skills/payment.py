@@ -16,7 +16,6 @@ Whatever goes wrong with the file itself is a ``PaymentError`` naming it.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import re
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from webagents._threads import in_worker
 from webagents.agents.skills.base import Skill
 from webagents.agents.skills.decorators import tool
 from webagents.agents.skills.ledger_rules import (
@@ -321,7 +321,7 @@ class PaymentSkill(Skill):
 
     async def initialize(self, agent: BaseAgent) -> None:
         """Create the ledger (file and schema, or the database's tables) before the first run."""
-        await asyncio.to_thread(self.ledger.open)
+        await in_worker(self.ledger.open)
 
     async def cleanup(self) -> None:
         """Forget the ledger; no connection outlives an operation, so there is nothing to close."""
@@ -346,7 +346,7 @@ class PaymentSkill(Skill):
             return False
         assert user_id is not None  # for mypy: is_anonymous(None) is True
         ledger = self.ledger
-        new_balance = await asyncio.to_thread(
+        new_balance = await in_worker(
             ledger.post, "charge", user_id, amount, description, idempotency_key
         )
         return new_balance is not None
@@ -356,7 +356,7 @@ class PaymentSkill(Skill):
     ) -> Decimal:
         """Add ``amount`` and return the new balance."""
         ledger = self.ledger
-        new_balance = await asyncio.to_thread(
+        new_balance = await in_worker(
             ledger.post, "credit", user_id, amount, description, idempotency_key
         )
         return new_balance or Decimal(0)  # never None: only a charge is declined
@@ -375,18 +375,18 @@ class PaymentSkill(Skill):
         Returns the new balance; refunding more than is left of the charge raises PaymentError.
         """
         ledger = self.ledger
-        new_balance = await asyncio.to_thread(
+        new_balance = await in_worker(
             ledger.post, "refund", user_id, amount, description, idempotency_key, charge_key
         )
         return new_balance or Decimal(0)  # never None: only a charge is declined
 
     async def get_balance(self, user_id: str) -> Decimal:
         """The balance of ``user_id``; 0 for unknown users."""
-        return await asyncio.to_thread(self.ledger.balance, user_id)
+        return await in_worker(self.ledger.balance, user_id)
 
     async def transactions(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The latest transactions of ``user_id``, newest first, for statements."""
-        return await asyncio.to_thread(self.ledger.statement, user_id, limit)
+        return await in_worker(self.ledger.statement, user_id, limit)
 
     @tool
     async def check_balance(self) -> str:
