@@ -1,0 +1,219 @@
+"""Remote agents that misbehave on purpose, for the fault tests: tiny ASGI apps served by a real
+uvicorn on 127.0.0.1 (``webagents.testing.served.ServedApp``).
+
+A ``Script`` is one remote agent: it reads each request, keeps its JSON body, and answers the
+n-th request with the n-th behaviour (the last one answers the rest). ``FaultServer`` serves
+any number of scripts from one uvicorn, each under a path of its own, so a test module starts
+one server, not one per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Self
+
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from webagents.testing.served import ServedApp
+
+__all__ = [
+    "SECRET_BODY",
+    "Behaviour",
+    "FaultServer",
+    "Script",
+    "Trickle",
+    "answer",
+    "html",
+    "malformed_json",
+    "never_answers",
+    "sse",
+    "status",
+]
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Behaviour = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+
+# What a failing remote puts in its error bodies: no error text may ever quote it.
+SECRET_BODY = "internal: db password is SECRET-BODY-7"
+
+
+def completion(content: str, agent: str = "remote") -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fault",
+        "object": "chat.completion",
+        "created": 0,
+        "model": agent,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "webagents": {"agent": agent, "handoff_chain": [agent]},
+    }
+
+
+def answer(content: str) -> Behaviour:
+    """A well-behaved answer."""
+    return JSONResponse(completion(content))
+
+
+def status(code: int, headers: dict[str, str] | None = None) -> Behaviour:
+    """An OpenAI-shaped error with ``code`` whose message holds ``SECRET_BODY``."""
+    body = {"error": {"message": SECRET_BODY, "type": "server_error", "param": None, "code": None}}
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
+def malformed_json() -> Behaviour:
+    """Status 200, JSON content type, a body cut off inside the first object."""
+    return Response(
+        b'{"choices": [{"message": {"content": "' + SECRET_BODY.encode(),
+        media_type="application/json",
+    )
+
+
+def html() -> Behaviour:
+    """Status 200 with an HTML page, as a captive portal or a misrouted proxy sends."""
+    return HTMLResponse(f"<html><body><h1>Welcome</h1><p>{SECRET_BODY}</p></body></html>")
+
+
+async def _hang_up(receive: Receive) -> None:
+    """Until the caller closes the connection (the request body is read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def never_answers(patience: float = 60.0) -> Behaviour:
+    """A remote slower than any deadline: no status line for ``patience`` seconds, unless the
+    caller hangs up first (then the app ends, so the server can shut down at once)."""
+
+    async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(patience):
+                await _hang_up(receive)
+
+    return app
+
+
+class Trickle:
+    """Status 200 announcing a 100 kB body, then one byte every ``interval`` seconds: every
+    read gets data long before any per-read timeout, so only a total deadline ends it.
+    ``sent`` counts the bytes sent so far."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.sent = 0
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"100000")],
+            }
+        )
+        gone = asyncio.create_task(_hang_up(receive))
+        try:
+            while not gone.done():
+                await send({"type": "http.response.body", "body": b" ", "more_body": True})
+                self.sent += 1
+                # the injected fault: the remote is this slow on purpose
+                await asyncio.wait({gone}, timeout=self.interval)
+        finally:
+            gone.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gone
+
+
+def sse(events: list[dict[str, Any] | str], *, done: bool = True) -> Behaviour:
+    """A ``text/event-stream`` answer: ``data: <json>`` per event (a str is sent as it is),
+    then ``data: [DONE]`` unless ``done`` is false (a stream cut mid-way: the connection
+    closes after the last event, with no end marker)."""
+
+    async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        for event in events:
+            data = event if isinstance(event, str) else json.dumps(event)
+            chunk = f"data: {data}\n\n".encode()
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        tail = b"data: [DONE]\n\n" if done else b""
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+    return app
+
+
+class Script:
+    """One misbehaving remote agent: request n gets ``behaviours[n]``, the last behaviour
+    answers all later ones. ``requests`` are the JSON bodies received (None when a body was
+    not JSON), ``headers`` their headers."""
+
+    def __init__(self, *behaviours: Behaviour) -> None:
+        if not behaviours:
+            raise ValueError("a Script needs at least one behaviour")
+        self.behaviours = list(behaviours)
+        self.requests: list[Any] = []
+        self.headers: list[dict[str, str]] = []
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        try:
+            self.requests.append(json.loads(body))
+        except ValueError:
+            self.requests.append(None)
+        self.headers.append({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
+        behaviour = self.behaviours[min(len(self.requests), len(self.behaviours)) - 1]
+        await behaviour(scope, receive, send)
+
+
+class FaultServer:
+    """One uvicorn serving many scripts: ``url_for(script, "name")`` mounts ``script`` under a
+    fresh prefix and gives the agent URL, ``http://127.0.0.1:<port>/<n>/agents/<name>``;
+    its ``/chat/completions`` reaches the script. Any other path is a plain 404."""
+
+    def __init__(self) -> None:
+        self._scripts: dict[str, Script] = {}
+        self._ids = itertools.count(1)
+        self._served = ServedApp(self._dispatch, lifespan="off", interface="asgi3")
+
+    def url_for(self, script: Script, name: str) -> str:
+        prefix = str(next(self._ids))
+        self._scripts[prefix] = script
+        return f"{self._served.url}/{prefix}/agents/{name}"
+
+    async def _dispatch(
+        self, scope: MutableMapping[str, Any], receive: Receive, send: Send
+    ) -> None:
+        assert scope["type"] == "http"
+        prefix, _, rest = scope["path"].lstrip("/").partition("/")
+        script = self._scripts.get(prefix)
+        if script is None or not rest.endswith("/chat/completions"):
+            await Response(status_code=404)(scope, receive, send)
+            return
+        await script(scope, receive, send)
+
+    def __enter__(self) -> Self:
+        self._served.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._served.stop()
