@@ -338,3 +338,50 @@ async def test_the_breaker_opens_then_half_opens_and_closes(faults: Faults, leve
     (await faults.ask(level, remote)).answered("Expert: recovered.")
     assert len(flaky.requests) == 8
     assert faults.client.breaker_state(remote) == "closed"
+
+
+# --- a remote agent that owns the session fails on a later turn ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "problem"),
+    [
+        (never_answers(), RemoteTimeoutError, f"timed out after {DEADLINE:g}s"),
+        (html(), RemoteBadResponseError, "sent no chat completion"),
+    ],
+    ids=["slow", "html"],
+)
+async def test_a_remote_session_owner_failing_later_keeps_the_conversation(
+    faults: Faults, fault: Any, kind: type[RemoteAgentError], problem: str
+) -> None:
+    expert = Script(answer("Expert: I have your parcel's number."), fault)
+    remote = faults.remote(expert)
+    desk, model = scripted_agent(
+        "desk", [transfer(remote.name), text(DESK_ANSWER)], handoffs=[remote.name]
+    )
+    session = f"s-{uuid.uuid4().hex}"
+
+    async with asyncio.timeout(BOUND):
+        first = await desk.run("Where is my parcel?", session_id=session, user_id="u1")
+        second = await desk.run("And when does it arrive?", session_id=session, user_id="u1")
+
+    assert (first.agent, second.agent) == (remote.name, desk.name)
+    assert second.content == DESK_ANSWER  # ownership came back to the desk, which answered
+    [failed] = [event for event in second.events if isinstance(event, HandoffFailed)]
+    assert failed.error == f"agent {remote.name!r} at {remote.shown_url} {problem}"
+    assert (failed.to_agent, failed.reason) == (remote.name, "session owner")
+    stored = await desk.sessions.read(desk.session_key(session))
+    assert stored is not None and stored.owner == desk.name
+    said = [m["content"] for m in stored.messages if m["role"] != "tool" and m.get("content")]
+    assert said == [
+        "Where is my parcel?",
+        "Expert: I have your parcel's number.",
+        "And when does it arrive?",
+        DESK_ANSWER,
+    ]
+    told = json.dumps([model.requests, stored.messages, failed.error])
+    assert not [secret for secret in SECRETS if secret in told]
+    assert expert.requests[1]["messages"][-1] == {
+        "role": "user",
+        "content": "And when does it arrive?",
+    }
