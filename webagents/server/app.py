@@ -1,0 +1,297 @@
+"""``create_app``: a FastAPI app serving agents over the OpenAI Chat Completions API.
+
+Routes: ``GET /health``, ``GET /agents`` (cards), ``GET /agents/{name}`` (one card) and
+``POST /agents/{name}/chat/completions``. The chat route takes the raw request and answers
+with ready bytes (no dependency injection, no response model), so the server's own cost stays
+small next to the run's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from webagents.agents.runner import Run
+from webagents.errors import InvalidRequestError
+from webagents.server.auth import (
+    USER_SCOPE_KEY,
+    BearerAuth,
+    load_api_keys,
+    load_signing,
+    verify_signature,
+)
+from webagents.server.errors import ApiError, install_error_handlers
+from webagents.server.runs import ClientGone, SSEResponse, answer, read_body
+from webagents.server.stores import assign_stores
+from webagents.server.targets import agent_path, served_agents
+from webagents.server.wire import RequestBody, parse_chat_request
+
+if TYPE_CHECKING:
+    from webagents.agents.agent import BaseAgent
+    from webagents.agents.network import AgentNetwork
+    from webagents.remote.signing import SignatureVerifier
+    from webagents.sessions.base import SessionStore
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("webagents.server")
+
+_JSON = "application/json"
+_HEALTH = b'{"status":"ok"}'
+_MAX_SESSION_ID = 256
+_CHAT_PATH = "/agents/{name}/chat/completions"
+
+
+@dataclass(slots=True)
+class _State:
+    """What the routes share: whether the server is shutting down, and the runs in flight."""
+
+    closing: bool = False
+    running: int = 0
+    networks: list[AgentNetwork] = field(default_factory=list)
+    stores: list[SessionStore[Any]] = field(default_factory=list)
+
+
+def create_app(
+    target: object,
+    *,
+    api_keys: Sequence[str] | Mapping[str, str | None] | None = None,
+    signing_keys: str | bytes | Sequence[str | bytes] | SignatureVerifier | None = None,
+    sessions: SessionStore[Any] | str | None = None,
+    max_body_bytes: int = 1_000_000,
+    max_concurrent_runs: int | None = None,
+    title: str = "webagents",
+) -> FastAPI:
+    """An ASGI app (FastAPI) serving ``target``: a list of agents, a mapping name -> agent, an
+    ``AgentNetwork`` (its local agents) or a team (an object with a ``network``).
+
+    ``api_keys``: a list of bearer keys, or a mapping key -> user id (that user becomes the
+    run's ``peer_user_id`` and owns the sessions it starts); default ``WEBAGENTS_API_KEYS``
+    (``k1,k2`` or ``k1=ada,k2=bob``); none means an open server. ``signing_keys``: POSTs must
+    be signed (``webagents.remote.signing``); default ``WEBAGENTS_SIGNING_KEYS``.
+    ``sessions``: the store of ``X-Session-Id`` conversations (see
+    ``webagents.server.stores``). ``max_body_bytes`` bounds a request body (413 past it);
+    ``max_concurrent_runs`` answers 429 beyond that many runs in flight. Shutting down closes
+    the served agents' networks and the session store the app opened.
+    """
+    if (
+        isinstance(max_body_bytes, bool)
+        or not isinstance(max_body_bytes, int)
+        or max_body_bytes < 1
+    ):
+        raise ValueError(f"create_app(max_body_bytes={max_body_bytes!r}) must be an int >= 1")
+    if max_concurrent_runs is not None and (
+        isinstance(max_concurrent_runs, bool)
+        or not isinstance(max_concurrent_runs, int)
+        or max_concurrent_runs < 1
+    ):
+        raise ValueError(
+            f"create_app(max_concurrent_runs={max_concurrent_runs!r}) must be an int >= 1 or None"
+        )
+    served = served_agents(target)
+    keys = load_api_keys(api_keys)
+    verifier = load_signing(signing_keys)
+    state = _State(networks=served.networks)
+    state.stores = assign_stores(served.agents.values(), sessions)
+    agents = served.agents
+    limit = max_body_bytes
+    most = max_concurrent_runs
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.closing = True
+        await _close(state)
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    install_error_handlers(app)
+    if keys is not None:
+        app.add_middleware(BearerAuth, keys=keys)
+
+    def find(name: str) -> BaseAgent:
+        agent = agents.get(name)
+        if agent is None:
+            raise ApiError(
+                404,
+                f"no agent {name!r} is served here; GET /agents lists them",
+                code="agent_not_found",
+                param="name",
+            )
+        return agent
+
+    @app.get("/health")
+    async def health() -> Response:
+        if state.closing:
+            raise _shutting_down()
+        return Response(_HEALTH, media_type=_JSON)
+
+    @app.get("/agents")
+    async def list_agents(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        cards = [_card(name, agent, base) for name, agent in agents.items()]
+        return Response(json.dumps(cards, default=str).encode(), media_type=_JSON)
+
+    @app.get("/agents/{name}")
+    async def get_agent(name: str, request: Request) -> Response:
+        card = _card(name, find(name), str(request.base_url).rstrip("/"))
+        return Response(json.dumps(card, default=str).encode(), media_type=_JSON)
+
+    async def chat_completions(request: Request) -> Response:
+        agent = find(request.path_params["name"])
+        if state.closing:
+            raise _shutting_down()
+        scope = request.scope
+        try:
+            body = await read_body(request.receive, limit, request.headers.get("content-length"))
+        except ClientGone:
+            return Response(status_code=204)  # nobody to send it to
+        if verifier is not None:
+            verify_signature(verifier, scope, request.headers, body)
+        chat = parse_chat_request(body)
+        session_id = _session_id(request.headers.get("x-session-id"))
+        try:
+            run = Run.create(
+                agent,
+                chat.messages,
+                session_id,
+                scope.get(USER_SCOPE_KEY),
+                None,
+                "all",
+                streaming=chat.stream,
+            )
+        except InvalidRequestError as error:
+            raise ApiError(400, str(error), code="invalid_request") from None
+        if most is not None and state.running >= most:
+            raise ApiError(
+                429,
+                f"agent server busy: {most} runs in flight; retry shortly",
+                code="too_many_runs",
+                headers={"Retry-After": "1"},
+            )
+        state.running += 1
+        if chat.stream:
+            return _Counted(SSEResponse(run, agent.name, chat.include_usage), state)
+        try:
+            return await answer(run, request.receive, agent.name)
+        except ClientGone:
+            return Response(status_code=204)
+        finally:
+            state.running -= 1
+
+    # The chat route is a plain Starlette route, matched first: FastAPI's request handling
+    # (dependency solving, exit stacks) cost more than the rest of a quick run. A route that
+    # never runs documents it in the OpenAPI schema.
+    app.router.routes.insert(0, Route(_CHAT_PATH, chat_completions, methods=["POST"]))
+    app.add_api_route(
+        _CHAT_PATH,
+        _documented_only,
+        methods=["POST"],
+        openapi_extra={"requestBody": _request_schema()},
+        responses={200: {"description": "a chat.completion, or chunks when stream is true"}},
+        summary="Chat with the agent (OpenAI Chat Completions format)",
+    )
+    return app
+
+
+async def _documented_only(name: str) -> None:
+    raise AssertionError("the Starlette route above answers this path")  # pragma: no cover
+
+
+class _Counted(Response):
+    """A streamed response, counted as a run in flight until it ends."""
+
+    def __init__(self, inner: SSEResponse, state: _State) -> None:
+        self.inner = inner
+        self.state = state
+        self.background = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self.inner(scope, receive, send)
+        finally:
+            self.state.running -= 1
+
+
+def _session_id(header: str | None) -> str | None:
+    if header is None:
+        return None
+    if not header or len(header) > _MAX_SESSION_ID or not header.isprintable():
+        raise ApiError(
+            400,
+            f"X-Session-Id must be 1 to {_MAX_SESSION_ID} printable characters",
+            code="invalid_session_id",
+            param="X-Session-Id",
+        )
+    return header
+
+
+def _shutting_down() -> ApiError:
+    return ApiError(
+        503,
+        "the agent server is shutting down; retry on another instance",
+        code="shutting_down",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _card(name: str, agent: BaseAgent, base: str) -> dict[str, Any]:
+    """The wire contract's card: what discovery and remote callers read."""
+    tags = agent.metadata.get("tags") or []
+    return {
+        "name": name,
+        "description": agent.description,
+        "url": base + agent_path(name),
+        "tools": [
+            entry.name for entry in agent.capabilities.tools.values() if entry.scope == "all"
+        ],
+        "handoffs": agent.target_names(),
+        "tags": list(tags) if isinstance(tags, list | tuple) else [str(tags)],
+        "price": agent.metadata.get("price"),
+    }
+
+
+@functools.cache
+def _request_schema() -> dict[str, Any]:
+    """The request body in the OpenAPI document (the route reads the raw body itself, so
+    FastAPI cannot derive it): the pydantic schema with its definitions inlined."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(RequestBody).json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(definitions[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return {"required": True, "content": {_JSON: {"schema": inline(schema)}}}
+
+
+async def _close(state: _State) -> None:
+    """Shutdown: the served agents' networks (agents, models, skills, remote connections),
+    then the stores the app opened; a failure is logged and the rest still closes."""
+    for network in state.networks:
+        try:
+            await network.aclose()
+        except Exception:
+            logger.exception("closing agent network %r at shutdown failed", network.name)
+    for store in state.stores:
+        try:
+            await store.aclose()
+        except Exception:
+            logger.exception("closing session store %r at shutdown failed", store)
