@@ -38,10 +38,13 @@ typecheck: $(STAMP)
 
 test: unit lint typecheck
 
+# wrk (Debian package) loads the server in the benchmark; `make test` does not need it.
 bench: $(STAMP)
+	bash scripts/install-wrk.sh
 	$(BIN)/python bench/run.py
 
 bench-quick: $(STAMP)
+	bash scripts/install-wrk.sh
 	$(BIN)/python bench/run.py --quick
 
 clean:

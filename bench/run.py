@@ -17,11 +17,18 @@ measured is the framework. Figures are medians over rounds:
 - ``import_s``: cold ``import webagents`` / ``import agents`` in fresh interpreters (RSS too).
 - ``http_overhead_ratio``: one agent turn over real HTTP against ``FakeOpenAIServer`` divided
   by the bare ``openai`` client sending the same request to the same server (each framework
-  against the ``openai`` client of its own environment).
+  against the ``openai`` client of its own environment). The fake LLM runs in a process of
+  its own (``fake_llm.py``), shared by both sides.
 - ``session_turn_us``: what a session costs a one-turn answer, on a session of 10 and of
   10,000 messages, per store (ours: memory and SQLite; the peer: ``SQLiteSession``): the turn
   with the session minus the same agent answering the same history without one, so what the
   model is sent is left out. ``session_growth_<store>`` = at 10,000 / at 10.
+- ours only (``workloads_server.py``; the peer has no server, its column reads "-"):
+  ``server_rps``, ``server_p99_ms``, ``server_stream_rps`` of our server under ``wrk`` (16
+  connections, one core, an instant model) and the floor under the same uvicorn
+  (``server_floor_rps``, ``server_floor_p99_ms``, ``server_stream_floor_rps``), all in one
+  run; ``remote_turn_ratio``, a turn through a remote handoff over the bare ``openai``
+  client calling the same served agent.
 
 Prints a table (figure, ours, peer, peer/ours, target, met?), then, as the last line, one
 JSON object: our figures, and the peer's under ``"peer"``. Nothing here asserts a time.
@@ -40,9 +47,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from load import Served, find_wrk
+
 HERE = Path(__file__).resolve().parent
 OURS = HERE / "workloads_ours.py"
 PEER = HERE / "workloads_peer.py"
+SERVER = HERE / "workloads_server.py"
+FAKE_LLM = HERE / "fake_llm.py"
+CONNECTIONS = 16
 PEER_VENV = HERE / ".peer-venv"
 PEER_DIST, PEER_VERSION = "openai-agents", "0.24.0"
 CHAIN = 10
@@ -66,10 +78,12 @@ class Mode:
     http_round_ms: float
     session_rounds: int
     session_round_ms: float  # of measured turns; preparing sessions comes on top
+    server_rounds: int
+    server_round_ms: float  # one wrk run (whole seconds); four of them a round
 
 
-QUICK = Mode("quick", 5, 20, 1, 50, 1, 3, 1, 5, 20, 5, 40)
-FULL = Mode("full", 21, 100, 1, 300, 3, 9, 9, 21, 60, 9, 150)
+QUICK = Mode("quick", 5, 20, 1, 50, 1, 3, 1, 5, 20, 5, 40, 1, 3000)
+FULL = Mode("full", 21, 100, 1, 300, 3, 9, 9, 21, 60, 9, 150, 3, 5000)
 
 
 # running the two sides ---------------------------------------------------------------------
@@ -102,7 +116,7 @@ def workload(python: Path | str, script: Path, name: str, **options: Any) -> Fig
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"bench: {' '.join(command)} failed (exit {done.returncode})")
     result: Figures = json.loads(lines[-1])
-    side = "ours" if script == OURS else "peer"
+    side = "peer" if script == PEER else "ours"
     _log(f"  {name:<10} {side:<4} {time.perf_counter() - started:6.1f} s")
     return result
 
@@ -160,6 +174,24 @@ def measure(
     return raw
 
 
+def server_jobs(mode: Mode) -> list[tuple[str, dict[str, Any]]]:
+    """Our server's workloads (``workloads_server.py``), run once each after the others."""
+    return [
+        (
+            "server",
+            {"size": CONNECTIONS, "rounds": mode.server_rounds, "round_ms": mode.server_round_ms},
+        ),
+        ("remote_turn", {"rounds": mode.http_rounds, "round_ms": mode.http_round_ms}),
+    ]
+
+
+def measure_server(mode: Mode) -> dict[str, Any]:
+    return {
+        name: workload(sys.executable, SERVER, name, **options)
+        for name, options in server_jobs(mode)
+    }
+
+
 def merge(results: list[Figures]) -> Figures:
     """One workload's results from several fresh processes: the median of each figure
     (a process's heap layout and collector timing vary more than its rounds do)."""
@@ -199,7 +231,34 @@ def figures(raw: Mapping[str, Any]) -> Figures:
         "http_agent_turn_us": raw["http"]["agent_turn_us"],
         "http_bare_client_us": raw["http"]["bare_client_us"],
         **session_figures(raw["session"]),
+        **server_figures(raw),
     }
+
+
+SERVER_KEYS = (
+    "server_rps",
+    "server_p99_ms",
+    "server_stream_rps",
+    "server_stream_p99_ms",
+    "server_floor_rps",
+    "server_floor_p99_ms",
+    "server_stream_floor_rps",
+    "server_stream_floor_p99_ms",
+)
+
+
+def server_figures(raw: Mapping[str, Any]) -> Figures:
+    """Our server's figures, when measured (the peer has none)."""
+    found: Figures = {}
+    if "server" in raw:
+        found.update({key: raw["server"][key] for key in SERVER_KEYS})
+        found["server_loop"] = f"{raw['server']['loop']}/{raw['server']['http']}"
+    if "remote_turn" in raw:
+        remote = raw["remote_turn"]
+        found["remote_turn_ratio"] = remote["remote_turn_ratio"]
+        found["remote_turn_us"] = remote["remote_turn_us"]
+        found["remote_bare_client_us"] = remote["bare_client_us"]
+    return found
 
 
 def session_figures(raw: Mapping[str, Any]) -> Figures:
@@ -223,6 +282,11 @@ def _times_less(key: str) -> Callable[[Figures, Figures], bool]:
     return lambda ours, peer: peer[key] >= 10 * ours[key] and ours[key] > 0
 
 
+def _of_floor(key: str, floor: str, share: float) -> Callable[[Figures, Figures], bool]:
+    """Ours serves at least ``share`` of the floor's requests per second."""
+    return lambda ours, _: key in ours and ours[key] >= share * ours[floor] > 0
+
+
 def _at_most(key: str, limit: float) -> Callable[[Figures, Figures], bool]:
     """Ours is at most ``limit`` (a growth: a store that was not measured is not met)."""
     return lambda ours, _: key in ours and 0 < ours[key] <= limit
@@ -241,6 +305,20 @@ TARGETS = (
     ),
     Target("session_growth_memory", "ours <= 1.5", _at_most("session_growth_memory", 1.5)),
     Target("session_growth_sqlite", "ours <= 1.5", _at_most("session_growth_sqlite", 1.5)),
+    Target("server_rps", ">= 0.4 x floor", _of_floor("server_rps", "server_floor_rps", 0.4)),
+    Target(
+        "server_p99_ms",
+        "<= 3 x floor's p99",
+        lambda ours, _: (
+            "server_p99_ms" in ours and 0 < ours["server_p99_ms"] <= 3 * ours["server_floor_p99_ms"]
+        ),
+    ),
+    Target(
+        "server_stream_rps",
+        ">= 0.5 x floor",
+        _of_floor("server_stream_rps", "server_stream_floor_rps", 0.5),
+    ),
+    Target("remote_turn_ratio", "ours <= 1.2", _at_most("remote_turn_ratio", 1.2)),
 )
 
 
@@ -299,6 +377,20 @@ ROWS: tuple[tuple[str, Callable[[Figures], float | None], str], ...] = (
         (_growth_label(store), lambda f, store=store: f.get(f"session_growth_{store}"), "{:.2f}")
         for store in STORES
     ),
+    *(
+        (label, lambda f, key=key: f.get(key), fmt)
+        for label, key, fmt in (
+            ("server floor (req/s)", "server_floor_rps", "{:.0f}"),
+            ("server (req/s)", "server_rps", "{:.0f}"),
+            ("server floor p99 (ms)", "server_floor_p99_ms", "{:.2f}"),
+            ("server p99 (ms)", "server_p99_ms", "{:.2f}"),
+            ("server stream floor (req/s)", "server_stream_floor_rps", "{:.0f}"),
+            ("server stream (req/s)", "server_stream_rps", "{:.0f}"),
+            ("remote handoff turn (us)", "remote_turn_us", "{:.0f}"),
+            ("bare client, served agent (us)", "remote_bare_client_us", "{:.0f}"),
+            ("remote turn / bare client", "remote_turn_ratio", "{:.3f}"),
+        )
+    ),
 )
 _ROW_TARGET = {
     "handoff (us per handoff)": "handoff_us",
@@ -308,6 +400,10 @@ _ROW_TARGET = {
     "cold import (s)": "import_s",
     "http overhead (turn / bare)": "http_overhead_ratio",
     **{_growth_label(store): f"session_growth_{store}" for store in STORES},
+    "server (req/s)": "server_rps",
+    "server p99 (ms)": "server_p99_ms",
+    "server stream (req/s)": "server_stream_rps",
+    "remote turn / bare client": "remote_turn_ratio",
 }
 
 
@@ -361,12 +457,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     peer = peer_python()
 
-    from webagents.testing import FakeOpenAIServer  # only now: the table needs no webagents
-
+    find_wrk()  # before anything runs: say how to install it (make bench does)
     _log(f"bench ({mode.name}): webagents vs {PEER_DIST} {PEER_VERSION}")
     sides = {"ours": (sys.executable, OURS), "peer": (peer, PEER)}
-    with FakeOpenAIServer() as server:
-        raw = measure(sides, mode, server.url)
+    with Served(FAKE_LLM) as fake_llm:
+        raw = measure(sides, mode, fake_llm.url)
+    raw["ours"].update(measure_server(mode))
     ours_raw, peer_raw = raw["ours"], raw["peer"]
     ours, peer_figures = figures(ours_raw), figures(peer_raw)
     table, met = summarise(ours, peer_figures)
