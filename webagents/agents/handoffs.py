@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from webagents._urls import shown_name
 from webagents.agents.dispatch import call_user
-from webagents.agents.network import AgentNetwork, RemoteAgent
+from webagents.agents.network import RemoteAgent
 from webagents.agents.result import HandoffRecord
 from webagents.agents.steps import (
     CARRY_ON,
@@ -260,15 +260,17 @@ async def start_handoff(
         view = carried_history(target, run.transcript)
         pending.target_step = Step(target, view, payload or None, len(view))
         return HandedOff(pending)
+    from webagents.remote.turns import remote_turn, take_over
+
+    messages = [*step.view, context_message(payload)] if payload else list(step.view)
     try:
-        response = await _remote_answer(run.entry.network, target, step.view, payload)
+        reply = await remote_turn(run, target, messages, pending.mark.chain)
     except Exception as failure:  # a remote agent down is a failed handoff, not a crash
         return await fail_handoff(run, pending, failure)
     pending.duration_ms = (time.perf_counter() - started) * 1000
-    run.append(step.view, {"role": "assistant", "content": response})
-    run.emit(AgentCompleted, agent=name, content=response)
-    run.remote_owner = target  # it owns the conversation from here, in later turns too
-    return await finish_handoff(run, pending, response, None)
+    run.append(step.view, {"role": "assistant", "content": reply.content})
+    take_over(run, reply)  # it owns the conversation from here, in later turns too
+    return await finish_handoff(run, pending, reply.content, None)
 
 
 async def fail_handoff(run: Run, pending: Pending, failure: Exception) -> Outcome:
@@ -358,10 +360,3 @@ async def _after_handoff(run: Run, source_step: Step, result: dict[str, Any]) ->
         return Answered(answer)
     return CARRY_ON
 
-
-async def _remote_answer(
-    network: AgentNetwork, target: RemoteAgent, view: list[dict[str, Any]], payload: dict[str, Any]
-) -> str:
-    """The remote target's answer, through the entry agent's network's remote client."""
-    messages = [*view, context_message(payload)] if payload else list(view)
-    return await network.remote_client.chat(target, messages)

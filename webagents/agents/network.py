@@ -40,22 +40,44 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class RemoteAgent:
     """An agent in another process, reached over HTTP at ``url`` (``.../agents/<name>``), with
-    its own bearer ``api_key`` and ``timeout`` (seconds, a total deadline per request) when
-    set. The key never shows: not in the repr, not in comparisons, not in errors."""
+    its own bearer ``api_key``, ``signing_key`` (every request signed with it, see
+    ``webagents.remote.signing``) and ``timeout`` (seconds, a total deadline per attempt) when
+    set. ``fallbacks`` names other agents of the network (local or remote) to ask, in order,
+    when it cannot answer. The keys never show: not in the repr, not in comparisons, not in
+    errors."""
 
     name: str
     url: str
     description: str = ""
     api_key: str | None = field(default=None, repr=False, compare=False)
     timeout: float | None = None
+    signing_key: str | bytes | None = field(default=None, repr=False, compare=False)
+    fallbacks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        # The key is never echoed: a misplaced value may be a secret.
+        # The keys are never echoed: a misplaced value may be a secret.
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key):
             raise AgentConfigError(
                 f"remote agent {shown_name(self.name)!r}: api_key must be a non-empty string "
                 f"or None"
             )
+        signing_key = self.signing_key
+        if signing_key is not None and (
+            not isinstance(signing_key, str | bytes) or not signing_key
+        ):
+            raise AgentConfigError(
+                f"remote agent {shown_name(self.name)!r}: signing_key must be a non-empty "
+                f"string or bytes, or None"
+            )
+        fallbacks = self.fallbacks
+        if isinstance(fallbacks, str) or not all(
+            isinstance(name, str) and name for name in fallbacks
+        ):
+            raise AgentConfigError(
+                f"remote agent {shown_name(self.name)!r}: fallbacks must be a list of agent "
+                f"names, e.g. fallbacks=['backup']"
+            )
+        object.__setattr__(self, "fallbacks", tuple(fallbacks))
         timeout = self.timeout
         if timeout is not None and (
             isinstance(timeout, bool)
@@ -123,6 +145,7 @@ class AgentNetwork:
             from webagents.remote.client import RemoteClient
 
             self._remote_client = RemoteClient()
+            self._remote_client.bind(self)
         return self._remote_client
 
     @remote_client.setter
@@ -131,6 +154,7 @@ class AgentNetwork:
 
         if not isinstance(client, RemoteClient):
             raise TypeError(f"remote_client must be a RemoteClient, got {type(client).__name__}")
+        client.bind(self)  # its calls resolve fallback names here
         self._remote_client = client
 
     # membership ----------------------------------------------------------------------------
@@ -155,11 +179,16 @@ class AgentNetwork:
         description: str = "",
         api_key: str | None = None,
         timeout: float | None = None,
+        signing_key: str | bytes | None = None,
+        fallbacks: Iterable[str] = (),
         replace: bool = False,
     ) -> RemoteAgent:
         """Make the agent served at ``url`` usable by ``name`` wherever a local agent is, with
-        its own credentials and timeout; returns it."""
-        return self._register_remote(name, url, description, api_key, timeout, replace, 4)
+        its own credentials, signing key, timeout and fallbacks (names of other agents here,
+        resolved when a call fails); returns it."""
+        return self._register_remote(
+            name, url, description, api_key, timeout, signing_key, fallbacks, replace, 4
+        )
 
     def _register_remote(
         self,
@@ -168,6 +197,8 @@ class AgentNetwork:
         description: str,
         api_key: str | None,
         timeout: float | None,
+        signing_key: str | bytes | None,
+        fallbacks: Iterable[str],
         replace: bool,
         stacklevel: int,
     ) -> RemoteAgent:
@@ -183,6 +214,8 @@ class AgentNetwork:
             description=description,
             api_key=api_key,
             timeout=timeout,
+            signing_key=signing_key,
+            fallbacks=_names(name, fallbacks),
         )
         self._put(remote, replace=replace, stacklevel=stacklevel)
         return remote
@@ -306,7 +339,27 @@ class AgentNetwork:
 
 
 def _same_remote(earlier: RemoteAgent, new: BaseAgent | RemoteAgent) -> bool:
-    return isinstance(new, RemoteAgent) and new == earlier and new.api_key == earlier.api_key
+    return (
+        isinstance(new, RemoteAgent)
+        and new == earlier
+        and new.api_key == earlier.api_key
+        and new.signing_key == earlier.signing_key
+    )
+
+
+def _names(agent: str, fallbacks: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(fallbacks, str):  # one name where a list belongs
+        raise AgentConfigError(
+            f"remote agent {shown_name(str(agent))!r}: fallbacks must be a list of agent names, "
+            f"e.g. fallbacks=[{fallbacks!r}]"
+        )
+    try:
+        return tuple(fallbacks)
+    except TypeError:
+        raise AgentConfigError(
+            f"remote agent {shown_name(str(agent))!r}: fallbacks must be a list of agent names, "
+            f"got {type(fallbacks).__name__}"
+        ) from None
 
 
 _default: AgentNetwork | None = None
@@ -355,7 +408,11 @@ def register_remote(
     description: str = "",
     api_key: str | None = None,
     timeout: float | None = None,
+    signing_key: str | bytes | None = None,
+    fallbacks: Iterable[str] = (),
 ) -> RemoteAgent:
     """Make the agent served at ``url`` usable by ``name`` in the default network, with its
-    own bearer ``api_key`` and ``timeout`` when given."""
-    return default_network()._register_remote(name, url, description, api_key, timeout, False, 4)
+    own bearer ``api_key``, ``signing_key``, ``timeout`` and ``fallbacks`` when given."""
+    return default_network()._register_remote(
+        name, url, description, api_key, timeout, signing_key, fallbacks, False, 4
+    )

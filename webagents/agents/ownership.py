@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from webagents.agents.handoffs import failure_text
 from webagents.agents.network import RemoteAgent
 from webagents.errors import UnknownAgentError
-from webagents.events import AgentCompleted, AgentStarted, HandoffFailed
+from webagents.events import HandoffFailed, TextWithdrawn
 from webagents.messages import new_turn
 from webagents.sessions.base import Session, SessionAccessError
 
@@ -42,14 +42,21 @@ def resume_session(run: Run, session: Session | None) -> int:
 
 
 async def ask_remote_owner(run: Run, remote: RemoteAgent) -> str | None:
-    """A later turn of a session that a remote agent owns goes to that agent; if it cannot
-    answer, ownership returns to the entry agent, which answers itself (None)."""
-    run.emit(AgentStarted, agent=remote.name)
+    """A later turn of a session that a remote agent owns goes to that agent (or, when it
+    cannot answer, to its fallbacks); if none answers, what it streamed is withdrawn,
+    ownership returns to the entry agent, which answers itself (None). The turn's user
+    message stays in the transcript either way, so the session keeps it."""
+    from webagents.remote.turns import remote_turn, take_over
+
     try:
-        answer = await run.entry.network.remote_client.chat(remote, run.transcript)
+        reply = await remote_turn(run, remote, list(run.transcript), 0)
     except Exception as failure:  # the owner being down is a failed hand-over, not a crash
-        run.remote_owner = None
-        run.book.chain[0] = run.entry.name
+        spoke = list(run.book.chain)
+        run.remote_owner = run.remote_speaker = None
+        run.book.chain[:] = [run.entry.name]
+        if run.streaming:
+            for agent in spoke:
+                run.emit(TextWithdrawn, agent=agent, reason=f"{remote.name} failed")
         run.emit(
             HandoffFailed,
             agent=run.entry.name,
@@ -59,9 +66,9 @@ async def ask_remote_owner(run: Run, remote: RemoteAgent) -> str | None:
             error=failure_text(remote.name, failure),
         )
         return None
-    run.transcript.append({"role": "assistant", "content": answer})
-    run.emit(AgentCompleted, agent=remote.name, content=answer)
-    return answer
+    run.transcript.append({"role": "assistant", "content": reply.content})
+    take_over(run, reply)
+    return reply.content
 
 
 def session_owner(entry: BaseAgent, owner: str | None) -> BaseAgent | RemoteAgent:

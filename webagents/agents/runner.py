@@ -83,6 +83,7 @@ class Run:
         "events",
         "queue",
         "remote_owner",
+        "remote_speaker",
         "session_id",
         "started",
         "streaming",
@@ -112,6 +113,7 @@ class Run:
         self.started: list[BaseAgent] | None = None  # agents with connection hooks
         self.context_token: Token[Context | None] | None = None
         self.remote_owner: RemoteAgent | None = None  # a remote agent that took the run over
+        self.remote_speaker: str | None = None  # who answered on its side ("fe/tax")
 
     @classmethod
     def create(
@@ -146,8 +148,11 @@ class Run:
 
     @property
     def owner_name(self) -> str:
-        """Who owns the conversation now: a remote agent that took it over, or the active one."""
-        return self.remote_owner.name if self.remote_owner is not None else self.active.name
+        """Who owns the conversation now: a remote agent that took it over (named by the
+        agent that answered on its side), or the active one."""
+        if self.remote_owner is not None:
+            return self.remote_speaker or self.remote_owner.name
+        return self.active.name
 
     # events and hooks ----------------------------------------------------------------------
 

@@ -11,19 +11,23 @@ from webagents.remote.errors import (
     RemoteAgentError,
     RemoteBadResponseError,
     RemoteStatusError,
+    RemoteStreamError,
     RemoteTimeoutError,
     RemoteUnreachableError,
 )
 
 if TYPE_CHECKING:
     from webagents.remote.client import RemoteClient
+    from webagents.remote.reply import RemoteReply
 
 __all__ = [
     "CircuitOpenError",
     "RemoteAgentError",
     "RemoteBadResponseError",
     "RemoteClient",
+    "RemoteReply",
     "RemoteStatusError",
+    "RemoteStreamError",
     "RemoteTimeoutError",
     "RemoteUnreachableError",
 ]
@@ -34,4 +38,8 @@ def __getattr__(name: str) -> Any:
         from webagents.remote.client import RemoteClient
 
         return RemoteClient
+    if name == "RemoteReply":
+        from webagents.remote.reply import RemoteReply
+
+        return RemoteReply
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,16 +22,22 @@ network nor real waiting.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+import logging
 import math
 import random as _random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
-from dataclasses import dataclass
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from webagents.agents.network import RemoteAgent
+from webagents.events import RunEvent, TextDelta
 from webagents.remote.errors import (
     CircuitOpenError,
     RemoteAgentError,
@@ -40,11 +46,18 @@ from webagents.remote.errors import (
     RemoteTimeoutError,
     RemoteUnreachableError,
 )
+from webagents.remote.fallbacks import answer_locally, fallback_agents
+from webagents.remote.reply import RemoteReply, reply_from_completion
+from webagents.remote.signing import sign_request
+from webagents.remote.streaming import read_stream
 
 if TYPE_CHECKING:
-    from webagents.agents.network import RemoteAgent
+    from webagents.agents.agent import BaseAgent
+    from webagents.agents.network import AgentNetwork
 
-__all__ = ["DEFAULT_TIMEOUT", "RemoteClient", "chat_endpoint"]
+logger = logging.getLogger("webagents")
+
+__all__ = ["DEFAULT_TIMEOUT", "RemoteClient", "RemoteReply", "chat_endpoint"]
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -114,6 +127,7 @@ class RemoteClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guard: AsyncGenerator[None] | None = None
         self._breakers: dict[tuple[str, str], _Breaker] = {}
+        self._network: weakref.ref[AgentNetwork] | None = None
 
     # the pooled client ----------------------------------------------------------------------
 
@@ -192,7 +206,12 @@ class RemoteClient:
             breaker.opened_at = self._clock()
         breaker.trial = False
 
-    # the call -------------------------------------------------------------------------------
+    # the calls ------------------------------------------------------------------------------
+
+    def bind(self, network: AgentNetwork) -> None:
+        """Resolve fallback names in ``network`` (done by ``network.remote_client``); a call
+        may name another with ``network=``. Held weakly: the network owns this client."""
+        self._network = weakref.ref(network)
 
     async def chat(
         self,
@@ -201,22 +220,181 @@ class RemoteClient:
         *,
         timeout: float | None = None,
         api_key: str | None = None,
+        signing_key: str | bytes | None = None,
+        retries: int | None = None,
+        fallbacks: Sequence[str] | None = None,
+        network: AgentNetwork | None = None,
     ) -> str:
-        """The remote agent's answer to ``messages``; a ``RemoteAgentError`` if there is none.
+        """The answer text of ``complete(...)``."""
+        reply = await self.complete(
+            remote,
+            messages,
+            timeout=timeout,
+            api_key=api_key,
+            signing_key=signing_key,
+            retries=retries,
+            fallbacks=fallbacks,
+            network=network,
+        )
+        return reply.content
 
-        ``timeout`` (a total deadline per attempt) and ``api_key`` (bearer token) default to
-        the remote agent's own, then to ``default_timeout`` and no token.
+    async def complete(
+        self,
+        remote: RemoteAgent,
+        messages: list[dict[str, Any]],
+        *,
+        timeout: float | None = None,
+        api_key: str | None = None,
+        signing_key: str | bytes | None = None,
+        retries: int | None = None,
+        fallbacks: Sequence[str] | None = None,
+        network: AgentNetwork | None = None,
+    ) -> RemoteReply:
+        """The remote agent's answer to ``messages`` with who gave it and the remote handoff
+        chain; a ``RemoteAgentError`` if neither it nor a fallback answered.
+
+        ``timeout`` (a total deadline per attempt), ``api_key`` (bearer token) and
+        ``signing_key`` default to the remote agent's own, then to ``default_timeout``, no
+        token and no signature; ``retries`` to the client's. When the agent fails (after its
+        retries, or at once when its breaker is open), ``fallbacks`` (default: the agent's
+        own) are asked in order, each with its own key and settings (a local one answers
+        in-process); names resolve in ``network`` (default: the network this client belongs
+        to). If none answers, the agent's own error is raised, its ``attempts`` set.
         """
-        if timeout is None:
-            timeout = remote.timeout if remote.timeout is not None else self.default_timeout
-        if api_key is None:
-            api_key = remote.api_key
+        call = self._settings(remote, timeout, api_key, signing_key, retries)
+        try:
+            return await self._complete_one(remote, messages, call)
+        except RemoteAgentError as failure:
+            attempts = 1
+            for backup in self._fallbacks(remote, fallbacks, network):
+                attempts += 1
+                try:
+                    reply = await self._backup_reply(backup, messages, timeout, retries)
+                except Exception as error:  # a fallback failing is the next one's turn
+                    _log_fallback_failure(remote, backup, error)
+                    continue
+                return dataclasses.replace(reply, attempts=attempts)
+            failure.attempts = attempts
+            raise
+
+    async def stream(
+        self,
+        remote: RemoteAgent,
+        messages: list[dict[str, Any]],
+        *,
+        timeout: float | None = None,
+        api_key: str | None = None,
+        signing_key: str | bytes | None = None,
+        retries: int | None = None,
+        fallbacks: Sequence[str] | None = None,
+        network: AgentNetwork | None = None,
+    ) -> AsyncGenerator[RunEvent | RemoteReply]:
+        """The remote agent's answer as it is produced: ``TextDelta``s and other run events
+        (``agent.started``, ``handoff.transfer``, ...), named by agent in local names, then
+        one ``RemoteReply`` (as ``complete`` returns).
+
+        Settings as for ``complete``. ``timeout`` bounds each attempt as a whole: connecting,
+        and reading the stream to its end (the caller's own time between items counts; it is
+        never interrupted). Retries and fallbacks happen only before anything was yielded
+        (before the first byte of a stream); a stream that breaks later (cut, timed out, a
+        malformed or ``{"error": ...}`` chunk) raises ``RemoteStreamError`` or
+        ``RemoteTimeoutError`` after what it already yielded. Close the iterator early
+        (``contextlib.aclosing``) to drop the connection.
+        """
+        call = self._settings(remote, timeout, api_key, signing_key, retries)
+        started = False
+        try:
+            async for item in self._stream_one(remote, messages, call):
+                started = True
+                yield item
+            return
+        except RemoteAgentError as failure:
+            if started:
+                raise
+            primary = failure
+        attempts = 1
+        for backup in self._fallbacks(remote, fallbacks, network):
+            attempts += 1
+            try:
+                if not isinstance(backup, RemoteAgent):
+                    reply = await self._backup_reply(backup, messages, timeout, retries)
+                    if reply.content:
+                        yield TextDelta(agent=reply.agent, text=reply.content)
+                    yield dataclasses.replace(reply, attempts=attempts)
+                    return
+                own = self._settings(backup, timeout, None, None, retries)
+                async for item in self._stream_one(backup, messages, own):
+                    started = True
+                    if isinstance(item, RemoteReply):
+                        item = dataclasses.replace(item, attempts=attempts)
+                    yield item
+                return
+            except Exception as error:
+                if started:
+                    raise
+                _log_fallback_failure(remote, backup, error)
+        primary.attempts = attempts
+        raise primary
+
+    # one agent -----------------------------------------------------------------------------
+
+    def _settings(
+        self,
+        remote: RemoteAgent,
+        timeout: float | None,
+        api_key: str | None,
+        signing_key: str | bytes | None,
+        retries: int | None,
+    ) -> _Call:
+        if retries is not None and (
+            isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
+        ):
+            raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+        return _Call(
+            timeout=timeout
+            if timeout is not None
+            else remote.timeout
+            if remote.timeout is not None
+            else self.default_timeout,
+            api_key=api_key if api_key is not None else remote.api_key,
+            signing_key=signing_key if signing_key is not None else remote.signing_key,
+            retries=self.retries if retries is None else retries,
+        )
+
+    def _fallbacks(
+        self, remote: RemoteAgent, names: Sequence[str] | None, network: AgentNetwork | None
+    ) -> list[BaseAgent | RemoteAgent]:
+        names = remote.fallbacks if names is None else names
+        if not names:
+            return []
+        if network is None and self._network is not None:
+            network = self._network()
+        return fallback_agents(network, remote, names)
+
+    async def _backup_reply(
+        self,
+        backup: BaseAgent | RemoteAgent,
+        messages: list[dict[str, Any]],
+        timeout: float | None,
+        retries: int | None,
+    ) -> RemoteReply:
+        """A fallback's answer, with its own key and settings (the caller's ``timeout`` and
+        ``retries`` still apply)."""
+        if isinstance(backup, RemoteAgent):
+            own = self._settings(backup, timeout, None, None, retries)
+            return await self._complete_one(backup, messages, own)
+        limit = timeout if timeout is not None else self.default_timeout
+        return await answer_locally(backup, messages, limit)
+
+    async def _complete_one(
+        self, remote: RemoteAgent, messages: list[dict[str, Any]], call: _Call
+    ) -> RemoteReply:
         trial = self._admit(remote)
-        attempts = 1 if trial else self.retries + 1
+        attempts = 1 if trial else call.retries + 1
         try:
             for attempt in range(attempts):
                 try:
-                    answer = await self._attempt(remote, messages, timeout, api_key)
+                    reply = await self._attempt(remote, messages, call)
                 except RemoteAgentError as error:
                     delay = self._retry_delay(error, attempt)
                     if delay is None or attempt + 1 >= attempts:
@@ -224,7 +402,7 @@ class RemoteClient:
                     await self._sleep(delay)
                     continue
                 self._record(remote, failed=False)
-                return answer
+                return reply
         except RemoteAgentError as error:
             self._record(remote, failed=_counts_against(error))
             raise
@@ -235,64 +413,114 @@ class RemoteClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
+        self, remote: RemoteAgent, messages: list[dict[str, Any]], call: _Call
+    ) -> RemoteReply:
+        deadline = asyncio.get_running_loop().time() + call.timeout
+        response = await self._open(remote, messages, call, deadline, stream=False)
+        try:
+            async with asyncio.timeout_at(deadline):
+                body = await response.aread()
+        except (TimeoutError, httpx.HTTPError) as error:
+            raise _transport_failure(remote, error, call.timeout, sent=True) from None
+        finally:
+            await response.aclose()
+        try:
+            return reply_from_completion(remote, json.loads(body))
+        except ValueError:
+            raise RemoteBadResponseError(
+                remote.name, remote.url, "sent no chat completion"
+            ) from None
+
+    async def _stream_one(
+        self, remote: RemoteAgent, messages: list[dict[str, Any]], call: _Call
+    ) -> AsyncGenerator[RunEvent | RemoteReply]:
+        trial = self._admit(remote)
+        attempts = 1 if trial else call.retries + 1
+        settled = False
+        try:
+            for attempt in range(attempts):
+                deadline = asyncio.get_running_loop().time() + call.timeout
+                try:
+                    response = await self._open(remote, messages, call, deadline, stream=True)
+                except RemoteAgentError as error:
+                    delay = self._retry_delay(error, attempt)
+                    if delay is None or attempt + 1 >= attempts:
+                        raise
+                    await self._sleep(delay)
+                    continue
+                try:
+                    async for item in read_stream(remote, response, call.timeout, deadline):
+                        if isinstance(item, RemoteReply):
+                            # Settled before the caller sees it: a caller may stop here.
+                            self._record(remote, failed=False)
+                            settled = True
+                        yield item
+                finally:
+                    await response.aclose()
+                return
+        except RemoteAgentError as error:
+            self._record(remote, failed=_counts_against(error))
+            raise
+        except BaseException:
+            if trial and not settled:  # abandoned or cancelled mid-trial: try again later
+                self._breakers[_key(remote)].trial = False
+            raise
+
+    async def _open(
         self,
         remote: RemoteAgent,
         messages: list[dict[str, Any]],
-        timeout: float,
-        api_key: str | None,
-    ) -> str:
-        body = {"model": remote.name, "messages": messages}
+        call: _Call,
+        deadline: float,
+        *,
+        stream: bool,
+    ) -> httpx.Response:
+        """Send the request and read the status and headers by ``deadline``; the response
+        (status 200, body unread) is the caller's to close."""
+        payload: dict[str, Any] = {"model": remote.name, "messages": messages}
+        if stream:
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}
+        # Serialised here, so the bytes signed are the bytes sent.
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        url = httpx.URL(chat_endpoint(remote.url))
+        headers = {"Content-Type": "application/json"}
+        if stream:
+            headers["Accept"] = "text/event-stream"
+        if call.signing_key is not None:
+            path = url.raw_path.decode("ascii")  # the path and query as the server sees them
+            headers.update(sign_request(call.signing_key, "POST", path, body))
         client = await self._http()
-
-        def failure(kind: type[RemoteAgentError], problem: str, **fields: Any) -> RemoteAgentError:
-            return kind(remote.name, remote.url, problem, **fields)
-
+        request = client.build_request(
+            "POST", url, content=body, headers=headers, timeout=call.timeout
+        )
         try:
-            async with asyncio.timeout(timeout):
-                response = await client.post(
-                    chat_endpoint(remote.url),
-                    json=body,
+            async with asyncio.timeout_at(deadline):
+                response = await client.send(
+                    request,
+                    stream=True,
                     # The bearer key wins over credentials in the URL (which httpx would
                     # otherwise send as Basic auth in its place).
-                    auth=_Bearer(api_key) if api_key else httpx.USE_CLIENT_DEFAULT,
-                    timeout=timeout,
+                    auth=_Bearer(call.api_key) if call.api_key else httpx.USE_CLIENT_DEFAULT,
                 )
-        except httpx.ConnectTimeout:
-            # Nothing was sent: as safe to retry as a refused connection.
-            raise failure(RemoteUnreachableError, "is unreachable (ConnectTimeout)") from None
-        except (TimeoutError, httpx.TimeoutException):
-            raise failure(
-                RemoteTimeoutError, f"timed out after {timeout:g}s", timed_out=True
-            ) from None
-        except httpx.HTTPError as error:
-            # The type only: httpx texts may quote the request URL with its credentials.
-            raise RemoteUnreachableError(
-                remote.name,
-                remote.url,
-                f"is unreachable ({type(error).__name__})",
-                request_sent=not isinstance(error, httpx.ConnectError),
-            ) from None
+        except (TimeoutError, httpx.HTTPError) as error:
+            raise _transport_failure(remote, error, call.timeout, sent=False) from None
         status = response.status_code
-        if status != 200:
-            problem = (
-                f"is unavailable: HTTP {status}"
-                if status >= 500 or status == 429
-                else f"refused the request: HTTP {status}"
-            )
-            raise RemoteStatusError(
-                remote.name,
-                remote.url,
-                problem,
-                status_code=status,
-                retry_after=_retry_after(response),
-            )
-        try:
-            content = response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise failure(RemoteBadResponseError, "sent no chat completion") from None
-        if content is not None and not isinstance(content, str):
-            raise failure(RemoteBadResponseError, "sent no chat completion")
-        return content or ""
+        if status == 200:
+            return response
+        await response.aclose()
+        problem = (
+            f"is unavailable: HTTP {status}"
+            if status >= 500 or status == 429
+            else f"refused the request: HTTP {status}"
+        )
+        raise RemoteStatusError(
+            remote.name,
+            remote.url,
+            problem,
+            status_code=status,
+            retry_after=_retry_after(response),
+        )
 
     def _retry_delay(self, error: RemoteAgentError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None when ``error`` is not retried."""
@@ -327,6 +555,51 @@ class _Bearer(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         request.headers["Authorization"] = f"Bearer {self._token}"
         yield request
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One call's settings, the caller's over the remote agent's over the client's."""
+
+    timeout: float
+    api_key: str | None = field(repr=False)
+    signing_key: str | bytes | None = field(repr=False)
+    retries: int
+
+
+def _transport_failure(
+    remote: RemoteAgent, error: BaseException, timeout: float, *, sent: bool
+) -> RemoteAgentError:
+    """The typed error for a request that got no (whole) answer. Only the exception's type
+    is shown: httpx texts may quote the request URL with its credentials."""
+    if isinstance(error, httpx.ConnectTimeout):
+        # Nothing was sent: as safe to retry as a refused connection.
+        return RemoteUnreachableError(remote.name, remote.url, "is unreachable (ConnectTimeout)")
+    if isinstance(error, TimeoutError | httpx.TimeoutException):
+        return RemoteTimeoutError(
+            remote.name, remote.url, f"timed out after {timeout:g}s", timed_out=True
+        )
+    return RemoteUnreachableError(
+        remote.name,
+        remote.url,
+        f"is unreachable ({type(error).__name__})",
+        request_sent=sent or not isinstance(error, httpx.ConnectError),
+    )
+
+
+def _log_fallback_failure(
+    remote: RemoteAgent, backup: BaseAgent | RemoteAgent, error: Exception
+) -> None:
+    if isinstance(error, RemoteAgentError):
+        logger.info("remote agent %r: fallback failed: %s", remote.name, error)
+    else:  # a local agent's run raised: its text may hold secrets, so the log only
+        logger.warning(
+            "remote agent %r: fallback %r failed (%s)",
+            remote.name,
+            backup.name,
+            type(error).__name__,
+            exc_info=error,
+        )
 
 
 def _key(remote: RemoteAgent) -> tuple[str, str]:

@@ -1,5 +1,15 @@
 """Typed failures of calls to remote agents. Every text is one line naming the agent and its
-URL without credentials or query; none carries a key or the remote's response body."""
+URL without credentials or query; none carries a key or the remote's response body::
+
+    WebAgentsError
+    └── RemoteAgentError            agent, url, status_code, timed_out, attempts
+        ├── RemoteUnreachableError  request_sent
+        ├── RemoteTimeoutError
+        ├── RemoteStatusError       retry_after, retryable
+        ├── RemoteBadResponseError
+        │   └── RemoteStreamError   a stream that broke after it began
+        └── CircuitOpenError
+"""
 
 from __future__ import annotations
 
@@ -11,6 +21,7 @@ __all__ = [
     "RemoteAgentError",
     "RemoteBadResponseError",
     "RemoteStatusError",
+    "RemoteStreamError",
     "RemoteTimeoutError",
     "RemoteUnreachableError",
 ]
@@ -37,6 +48,9 @@ class RemoteAgentError(WebAgentsError):
         self.url = redact_url(url)
         self.status_code = status_code
         self.timed_out = timed_out
+        # Agents tried for the call that failed with this error (the agent asked and its
+        # fallbacks); set by the client when fallbacks were tried too.
+        self.attempts = 1
         super().__init__(f"agent {shown_name(agent)!r} at {self.url} {problem}")
 
 
@@ -79,6 +93,12 @@ class RemoteStatusError(RemoteAgentError):
 class RemoteBadResponseError(RemoteAgentError):
     """The remote answered 200 with something that is not a chat completion (HTML, bad
     JSON, a body without ``choices``)."""
+
+
+class RemoteStreamError(RemoteBadResponseError):
+    """A streamed answer broke after it began: cut mid-way (the connection closed, or ended
+    before ``data: [DONE]``), a malformed chunk, or an ``{"error": ...}`` chunk (the remote
+    run failed). What was streamed before stays streamed; the caller withdraws it."""
 
 
 class CircuitOpenError(RemoteAgentError):

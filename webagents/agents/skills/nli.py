@@ -36,6 +36,7 @@ from webagents.agents.network import (
 from webagents.agents.skills.base import Skill
 from webagents.errors import UnknownAgentError, WebAgentsError
 from webagents.remote.errors import RemoteAgentError
+from webagents.remote.fallbacks import fallback_agents
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
@@ -111,12 +112,15 @@ async def query_remote(
     """The remote agent's answer to ``messages``; a ``RemoteAgentError`` if there is none.
 
     The call goes through ``network``'s remote client (``network.remote_client``; the
-    default network's when None), with its retries, total deadline per attempt and circuit
-    breaker. ``timeout`` and ``api_key`` (bearer token) default to the remote agent's own,
-    then to 60 seconds and no token.
+    default network's when None), with its retries, total deadline per attempt, circuit
+    breaker, signing and fallbacks (``RemoteClient.complete`` gives who answered too).
+    ``timeout`` and ``api_key`` (bearer token) default to the remote agent's own, then to 60
+    seconds and no token.
     """
-    client = (network if network is not None else default_network()).remote_client
-    return await client.chat(remote, messages, timeout=timeout, api_key=api_key)
+    network = network if network is not None else default_network()
+    return await network.remote_client.chat(
+        remote, messages, timeout=timeout, api_key=api_key, network=network
+    )
 
 
 def _normal_url(url: str) -> str:
@@ -139,7 +143,7 @@ class NLIConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     timeout: float = Field(DEFAULT_TIMEOUT, gt=0)
-    retries: int = Field(0, ge=0)  # kept for the transport's retry policy
+    retries: int | None = Field(None, ge=0)  # None: the network's remote client's setting
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     api_key: SecretStr | None = None
     signing_key: SecretStr | None = None
@@ -151,11 +155,12 @@ class NLIConfig(BaseModel):
 class NLISkill(Skill):
     """Query other agents by name (local or remote) with fallbacks.
 
-    Config (``NLIConfig``): ``timeout`` (seconds per attempt, default 60), ``retries``,
-    ``fallbacks`` (``{"agent": ["backup", ...]}``, tried in order when the agent fails),
-    ``api_key`` (bearer token for remote agents), ``signing_key``, ``agents`` (``{name:
-    url}``), ``allow_urls`` (default false), ``max_depth`` (nested queries per run chain,
-    default 5).
+    Config (``NLIConfig``): ``timeout`` (seconds per attempt, default 60), ``retries``
+    (further attempts per remote agent; default: the remote client's), ``fallbacks``
+    (``{"agent": ["backup", ...]}``, tried in order when the agent fails; without an entry, a
+    registered remote agent's own fallbacks), ``api_key`` (bearer token) and ``signing_key``
+    (request signing) for remote agents without their own, ``agents`` (``{name: url}``),
+    ``allow_urls`` (default false), ``max_depth`` (nested queries per run chain, default 5).
     """
 
     config_model = NLIConfig
@@ -167,6 +172,7 @@ class NLISkill(Skill):
         self.retries = settings.retries
         self.fallbacks = {name: list(backups) for name, backups in settings.fallbacks.items()}
         self.api_key = settings.api_key.get_secret_value() if settings.api_key else None
+        self.signing_key = settings.signing_key.get_secret_value() if settings.signing_key else None
         self.agents = dict(settings.agents)
         self.allow_urls = settings.allow_urls
         self.max_depth = settings.max_depth
@@ -201,7 +207,7 @@ class NLISkill(Skill):
             return _outcome(False, None, shown_name(agent), errors[0], attempts, started)
         try:
             with nested_query(agent, self.max_depth):
-                for name in [agent, *self.fallbacks.get(agent, [])]:
+                for name in [agent, *self._fallbacks_of(agent)]:
                     attempts += 1
                     try:
                         response, answered_by = await self._ask(name, conversation, timeout)
@@ -234,6 +240,20 @@ class NLISkill(Skill):
                 return remote_from_url(name)
         raise UnknownAgentError(name, self._known_names() - {name})
 
+    def _fallbacks_of(self, agent: str) -> list[str]:
+        """The config's fallbacks for ``agent``; without an entry there, a registered remote
+        agent's own (names its network does not know are skipped with a WARNING)."""
+        if agent in self.fallbacks:
+            return self.fallbacks[agent]
+        try:
+            found = self.resolve(agent)
+        except UnknownAgentError:
+            return []
+        if not isinstance(found, RemoteAgent) or not found.fallbacks:
+            return []
+        network = network_of(self.agent)
+        return [backup.name for backup in fallback_agents(network, found, found.fallbacks)]
+
     def _known_names(self) -> set[str]:
         """The names this skill's config mentions: the only ones worth suggesting."""
         names = set(self.agents) | set(self.fallbacks)
@@ -245,7 +265,8 @@ class NLISkill(Skill):
         self, name: str, conversation: list[dict[str, Any]], timeout: float | None
     ) -> tuple[str, str]:
         """``timeout`` is the caller's; without it a remote agent's own timeout applies, then
-        this skill's. A remote agent's own api_key wins over this skill's."""
+        this skill's. A remote agent's own api_key and signing_key win over this skill's.
+        Fallbacks are this skill's loop, not the client's: one attempt per agent here."""
         from webagents.agents.agent import BaseAgent
 
         found = self.resolve(name)
@@ -256,10 +277,19 @@ class NLISkill(Skill):
         if timeout is None:
             timeout = found.timeout if found.timeout is not None else self.timeout
         api_key = found.api_key if found.api_key is not None else self.api_key
-        answer = await query_remote(
-            found, conversation, timeout=timeout, api_key=api_key, network=network_of(self.agent)
+        signing_key = found.signing_key if found.signing_key is not None else self.signing_key
+        network = network_of(self.agent)
+        reply = await network.remote_client.complete(
+            found,
+            conversation,
+            timeout=timeout,
+            api_key=api_key,
+            signing_key=signing_key,
+            retries=self.retries,
+            fallbacks=(),
+            network=network,
         )
-        return answer, found.name
+        return reply.content, reply.agent
 
 
 def _logged_failure(name: str, error: Exception, timeout: float) -> str:
