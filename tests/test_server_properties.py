@@ -1,0 +1,335 @@
+"""Property-based tests of the server's input handling (hypothesis): whatever a caller sends
+to ``POST /agents/{name}/chat/completions`` (any JSON, any bytes, odd session ids, odd agent
+names, odd methods and keys) the server never answers 5xx, a refusal is an OpenAI-shaped
+error, and no answer carries a traceback or the server's file paths.
+
+The app is the real ``create_app`` on a SQLite session file, called in-process through
+``httpx.ASGITransport`` (a request costs well under a millisecond), serving a scripted agent
+that answers at once by echoing the last message, so arbitrary text also goes back out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import webagents
+from webagents.remote.signing import (
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    sign_request,
+)
+from webagents.server import create_app
+from webagents.testing import scripted_agent, text
+
+AGENT = "echo"
+CHAT = f"/agents/{AGENT}/chat/completions"
+HELLO = {"messages": [{"role": "user", "content": "Hello"}]}
+KEY = "sk-property-key"
+SIGNING_KEY = "signing-property-key"
+LIMIT = 200  # bytes of request body the small server takes
+
+# Places a traceback or an error message could reveal: the package, the interpreter's
+# libraries, and the words a formatted traceback always has.
+LEAKS = (
+    str(Path(webagents.__file__).parent),
+    sys.prefix,
+    "Traceback (most recent call last)",
+    'File "/',
+    "site-packages",
+)
+
+# A few seconds for the file, on a shared CI machine: no per-example deadline. The app (and
+# its session file) deliberately lives across the examples of a test, as a server would.
+PROPERTIES = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def echo(request: dict[str, Any]) -> Any:
+    content = request["messages"][-1].get("content")
+    return text(content if isinstance(content, str) else json.dumps(content))
+
+
+@pytest.fixture
+async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., httpx.AsyncClient]]:
+    """``serve(**options)``: a client of ``create_app([echo], **options)`` on a SQLite session
+    file; the app lives across the examples of a test, as a server would."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        def make(**options: Any) -> httpx.AsyncClient:
+            agent, _ = scripted_agent(AGENT, responder=echo)
+            options.setdefault("sessions", f"sqlite:///{tmp_path / 'sessions.db'}")
+            app = create_app([agent], **options)
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://server"
+            )
+            stack.push_async_callback(client.aclose)
+            return client
+
+        yield make
+
+
+@pytest.fixture
+def server(serve: Callable[..., httpx.AsyncClient]) -> httpx.AsyncClient:
+    return serve()
+
+
+@pytest.fixture
+def small(serve: Callable[..., httpx.AsyncClient]) -> httpx.AsyncClient:
+    return serve(max_body_bytes=LIMIT)
+
+
+@pytest.fixture
+def keyed(serve: Callable[..., httpx.AsyncClient]) -> httpx.AsyncClient:
+    return serve(api_keys=[KEY])
+
+
+@pytest.fixture
+def signed(serve: Callable[..., httpx.AsyncClient]) -> httpx.AsyncClient:
+    return serve(signing_keys=SIGNING_KEY)
+
+
+def well_behaved(response: httpx.Response) -> None:
+    """The properties every answer has: no 5xx, nothing leaked, an OpenAI-shaped error for a
+    refusal, a chat completion (or a finished chunk stream) for a success, a redirect only to
+    the server itself."""
+    body = response.text
+    event(f"HTTP {response.status_code}")  # pytest --hypothesis-show-statistics shows the mix
+    assert response.status_code < 500, body
+    for leak in LEAKS:
+        assert leak not in body, body
+    if 300 <= response.status_code < 400:  # /agents/ -> /agents: a trailing slash dropped
+        assert response.headers["location"].startswith("http://server/agents")
+    elif response.status_code >= 400:
+        assert response.headers["content-type"].startswith("application/json")
+        error = response.json()["error"]
+        assert set(response.json()) == {"error"}
+        assert set(error) == {"message", "type", "param", "code"}
+        assert isinstance(error["message"], str) and error["message"]
+        assert isinstance(error["type"], str) and isinstance(error["code"], str)
+        assert error["param"] is None or isinstance(error["param"], str)
+    elif response.headers["content-type"].startswith("text/event-stream"):
+        assert response.status_code == 200
+        assert body.endswith("data: [DONE]\n\n"), body
+        assert 'data: {"error"' not in body  # a run that failed mid-stream
+    else:
+        assert response.status_code == 200
+        completion = response.json()
+        assert completion["object"] == "chat.completion"
+        assert isinstance(completion["choices"][0]["message"]["content"], str)
+
+
+# strategies --------------------------------------------------------------------------------
+
+# Text with what breaks naive code: NUL, lone surrogates (JSON may escape them: "\ud800"),
+# line separators, right-to-left marks, very long runs.
+odd_chars = st.characters(codec="utf-8") | st.sampled_from(
+    ["\x00", "\ud800", "\udfff", "\u2028", "\u202e", "\ufeff", "\n", '"', "\\", "/", "%"]
+)
+latin1_text = st.text(st.characters(max_codepoint=0xFF), max_size=80)
+odd_text = st.text(odd_chars, max_size=40) | st.sampled_from(["", " ", "x" * 5000])
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # NaN and infinities: json.dumps writes them, JSON has no such thing
+    | odd_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(odd_text, inner, max_size=4),
+    max_leaves=12,
+)
+
+roles = st.sampled_from(["user", "system", "assistant", "tool", "developer", "function"]) | odd_text
+contents = (
+    odd_text
+    | st.none()
+    | st.lists(
+        st.fixed_dictionaries(
+            {"type": st.sampled_from(["text", "image_url"]) | odd_text, "text": odd_text}
+        ),
+        max_size=3,
+    )
+    | json_values
+)
+messages = st.fixed_dictionaries(
+    {"role": roles, "content": contents},
+    optional={
+        "name": odd_text | json_values,
+        "tool_calls": json_values,
+        "tool_call_id": odd_text | json_values,
+    },
+)
+# Close to a real request, so that generated bodies get past the first checks.
+chat_bodies = st.fixed_dictionaries(
+    {"messages": st.lists(messages, max_size=4) | json_values},
+    optional={
+        "model": json_values,
+        "stream": st.booleans() | json_values,
+        "stream_options": st.fixed_dictionaries({}, optional={"include_usage": json_values})
+        | json_values,
+        "tools": json_values,
+        "temperature": json_values,
+        "user": json_values,
+    },
+)
+
+# Valid in shape, odd in content: these get past validation and into a run.
+text_parts = st.lists(
+    st.fixed_dictionaries({"type": st.just("text"), "text": odd_text}), max_size=3
+)
+function_calls = st.fixed_dictionaries(
+    {
+        "id": odd_text,
+        "type": st.just("function"),
+        "function": st.fixed_dictionaries({"name": odd_text, "arguments": odd_text}),
+    }
+)
+conversation_messages = st.one_of(
+    st.fixed_dictionaries(
+        {"role": st.sampled_from(["user", "system"]), "content": odd_text | text_parts},
+        optional={"name": odd_text},
+    ),
+    st.fixed_dictionaries(
+        {"role": st.just("assistant")},
+        optional={
+            "content": odd_text | text_parts | st.none(),
+            "tool_calls": st.lists(function_calls, max_size=2),
+        },
+    ),
+    st.fixed_dictionaries(
+        {"role": st.just("tool"), "content": odd_text | text_parts, "tool_call_id": odd_text}
+    ),
+)
+conversations = st.fixed_dictionaries(
+    {"messages": st.lists(conversation_messages, min_size=1, max_size=5)},
+    optional={
+        "stream": st.booleans(),
+        "stream_options": st.fixed_dictionaries({"include_usage": st.booleans()}),
+        "model": odd_text,
+    },
+)
+
+
+def encoded(value: Any) -> bytes:
+    return json.dumps(value).encode()  # ASCII: lone surrogates travel as \ud800 escapes
+
+
+# properties --------------------------------------------------------------------------------
+
+
+@PROPERTIES
+@given(body=chat_bodies | json_values)
+async def test_any_json_body(server: httpx.AsyncClient, body: Any) -> None:
+    response = await server.post(
+        CHAT, content=encoded(body), headers={"content-type": "application/json"}
+    )
+    well_behaved(response)
+
+
+@PROPERTIES
+@given(body=conversations, session=st.none() | st.sampled_from(["s-1", "s-2"]))
+async def test_any_conversation(server: httpx.AsyncClient, body: Any, session: str | None) -> None:
+    headers = {"x-session-id": session} if session else {}
+    response = await server.post(CHAT, content=encoded(body), headers=headers)
+    well_behaved(response)
+
+
+@PROPERTIES
+@given(
+    body=st.binary(max_size=LIMIT + 100),
+    content_type=st.sampled_from(["application/json", "text/plain", "", "a/b; charset=nope"]),
+)
+async def test_any_bytes_body(small: httpx.AsyncClient, body: bytes, content_type: str) -> None:
+    response = await small.post(CHAT, content=body, headers={"content-type": content_type})
+    well_behaved(response)
+    assert response.status_code == (413 if len(body) > LIMIT else 400)
+
+
+@PROPERTIES
+@given(session=latin1_text | st.text("abc", min_size=250, max_size=300), stream=st.booleans())
+async def test_any_session_id(server: httpx.AsyncClient, session: str, stream: bool) -> None:
+    # Header values travel as latin-1 bytes: any of them may arrive.
+    headers = {"x-session-id": session.encode("latin-1")}
+    for _ in range(2):  # the second turn continues the stored session
+        response = await server.post(CHAT, json={**HELLO, "stream": stream}, headers=headers)
+        well_behaved(response)
+        if response.status_code != 200:
+            assert response.status_code == 400
+            assert response.json()["error"]["param"] == "X-Session-Id"
+            break
+
+
+@PROPERTIES
+@given(name=odd_text, method=st.sampled_from(["POST", "GET", "PUT", "DELETE", "PATCH"]))
+async def test_any_agent_name_and_method(server: httpx.AsyncClient, name: str, method: str) -> None:
+    path = f"/agents/{quote(name, safe='')}/chat/completions"
+    response = await server.request(method, path, json=HELLO)
+    well_behaved(response)
+    if name != AGENT:
+        assert response.status_code in (404, 405)
+    card = await server.get(f"/agents/{quote(name, safe='')}")
+    well_behaved(card)
+
+
+@PROPERTIES
+@given(raw_path=st.binary(max_size=60))
+async def test_any_raw_path(server: httpx.AsyncClient, raw_path: bytes) -> None:
+    # Bytes as a client may put them on the request line, percent-encoded or not.
+    path = "/agents/" + quote(raw_path, safe="/%") + "/chat/completions"
+    response = await server.post(path, json=HELLO)
+    well_behaved(response)
+
+
+@PROPERTIES
+@given(authorization=latin1_text | st.just(f"Bearer {KEY}"), body=chat_bodies)
+async def test_any_authorization(
+    keyed: httpx.AsyncClient, authorization: str, body: dict[str, Any]
+) -> None:
+    headers = {"authorization": authorization.encode("latin-1")}
+    response = await keyed.post(CHAT, content=encoded(body), headers=headers)
+    well_behaved(response)
+    scheme, _, key = authorization.partition(" ")
+    if scheme.lower() != "bearer" or key.strip() != KEY:
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+signature_headers = st.fixed_dictionaries(
+    {},
+    optional={
+        SIGNATURE_HEADER: st.sampled_from(["v1=", "v2=ab", "v1=" + "0" * 64]) | latin1_text,
+        TIMESTAMP_HEADER: st.integers().map(str) | latin1_text,
+        NONCE_HEADER: latin1_text,
+    },
+)
+
+
+@PROPERTIES
+@given(headers=signature_headers, body=conversations)
+async def test_any_signature_headers(
+    signed: httpx.AsyncClient, headers: dict[str, str], body: dict[str, Any]
+) -> None:
+    content = encoded(body)
+    sent = {name: value.encode("latin-1") for name, value in headers.items()}
+    response = await signed.post(CHAT, content=content, headers=sent)
+    well_behaved(response)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_signature"
+    # The same body, signed, passes: the refusal was the headers' doing.
+    genuine = sign_request(SIGNING_KEY, "POST", CHAT, content)
+    well_behaved(await signed.post(CHAT, content=content, headers=genuine))
