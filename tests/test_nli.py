@@ -553,3 +553,61 @@ def test_bad_discovery_config_names_the_skill_and_field() -> None:
         DiscoverySkill({"server": ["http://x"]})
 
     assert str(raised.value).startswith("DiscoverySkill config is invalid: server: ")
+
+
+# --- retries, fallbacks and who answered ---------------------------------------------------------
+
+
+async def test_retries_in_the_config_reach_the_remote_client() -> None:
+    with RecordingServer(status=503, body={"error": {"message": "busy"}}) as busy:
+        url = f"{busy.base}/agents/billing"
+        once = await NLISkill({"agents": {"billing": url}, "retries": 0}).query_agent(
+            "billing", "hi"
+        )
+        assert len(busy.requests) == 1
+        twice = await NLISkill({"agents": {"billing": url}, "retries": 1}).query_agent(
+            "billing", "hi"
+        )
+        assert len(busy.requests) == 3
+        await NLISkill({"agents": {"billing": url}}).query_agent("billing", "hi")
+        assert len(busy.requests) == 6  # unset: the network client's own (2 retries)
+
+    assert once["success"] is False and twice["success"] is False
+    assert once["attempts"] == 1  # agents tried, not HTTP attempts
+
+
+async def test_a_registered_remotes_fallbacks_apply_unless_the_config_names_some(
+    server: RecordingServer,
+) -> None:
+    register_remote("primary", "http://127.0.0.1:9/agents/primary", fallbacks=["backup"])
+    register_remote("backup", f"{server.base}/agents/backup")
+    scripted_agent("configured", [text("configured backup answers")])
+
+    by_registration = await NLISkill({"retries": 0}).query_agent("primary", "hi")
+    by_config = await NLISkill(
+        {"retries": 0, "fallbacks": {"primary": ["configured"]}}
+    ).query_agent("primary", "hi")
+
+    assert (by_registration["agent"], by_registration["attempts"]) == ("backup", 2)
+    assert by_registration["response"] == "remote answer"
+    assert (by_config["agent"], by_config["response"]) == (
+        "configured",
+        "configured backup answers",
+    )
+    assert len(server.requests) == 1  # the config's list replaced the registered one
+
+
+async def test_the_agent_that_answered_on_the_remote_side_is_named() -> None:
+    body = {
+        "choices": [{"message": {"role": "assistant", "content": "Deductible."}}],
+        "webagents": {"agent": "tax", "handoff_chain": ["finance-expert", "tax"]},
+    }
+    with RecordingServer(body=body) as expert:
+        nli = NLISkill({"agents": {"finance-expert": f"{expert.base}/agents/finance-expert"}})
+        outcome = await nli.query_agent("finance-expert", "Is my desk deductible?")
+
+    assert (outcome["success"], outcome["agent"], outcome["response"]) == (
+        True,
+        "finance-expert/tax",
+        "Deductible.",
+    )

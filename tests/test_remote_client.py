@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -15,17 +16,21 @@ from typing import Any
 import httpx
 import pytest
 
+from webagents import BaseAgent
 from webagents.agents import AgentNetwork
 from webagents.agents.network import RemoteAgent, default_network
 from webagents.agents.skills.nli import RemoteAgentError, query_remote
+from webagents.events import TextDelta
 from webagents.remote import (
     CircuitOpenError,
     RemoteBadResponseError,
     RemoteClient,
+    RemoteReply,
     RemoteStatusError,
     RemoteTimeoutError,
     RemoteUnreachableError,
 )
+from webagents.testing import scripted_agent, text
 
 HI = [{"role": "user", "content": "hi"}]
 SECRET_BODY = "db password is SECRET-BODY"
@@ -331,10 +336,10 @@ async def test_no_error_text_carries_a_key_credentials_a_query_or_the_body(
         await server.chat()
     texts.append(str(fast.value))
 
-    for text in texts:
-        assert text.startswith(SHOWN + " ")
+    for shown in texts:
+        assert shown.startswith(SHOWN + " ")
         for secret in ("k-secret", "pw-42", "q-99", "SECRET-BODY", "ops:"):
-            assert secret not in text
+            assert secret not in shown
 
 
 # --- the pool --------------------------------------------------------------------------------
@@ -452,3 +457,207 @@ async def test_a_trickling_server_cannot_stretch_the_total_deadline() -> None:
     assert raised.value.timed_out
     assert str(raised.value) == f"agent 'slow' at {url} timed out after 0.5s"
     assert elapsed < 10  # generous: the point is that it ends, not how fast
+
+
+# --- complete(): who answered, and the remote chain -----------------------------------------
+
+
+def extended(content: str, agent: str, chain: Any) -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": "billing",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+            "webagents": {"agent": agent, "handoff_chain": chain},
+        },
+    )
+
+
+async def test_complete_names_who_answered_in_local_names(remote: Callable[..., Remote]) -> None:
+    server = remote(extended("Refunded.", "refunds", ["billing", "refunds"]))
+
+    reply = await server.client.complete(REMOTE, HI)
+
+    assert isinstance(reply, RemoteReply)
+    assert (reply.content, reply.agent, reply.handoff_chain, reply.attempts) == (
+        "Refunded.",
+        "billing/refunds",
+        ("billing", "billing/refunds"),
+        1,
+    )
+    assert (reply.usage.prompt_tokens, reply.usage.total_tokens) == (5, 7)
+    assert reply.via is REMOTE
+
+
+async def test_a_registered_name_other_than_the_servers_still_names_the_chain(
+    remote: Callable[..., Remote],
+) -> None:
+    server = remote(extended("Paid.", "billing", ["billing"]))
+    advisor = RemoteAgent(name="advisor", url="http://remote.test/agents/billing")
+
+    reply = await server.client.complete(advisor, HI)
+
+    assert (reply.agent, reply.handoff_chain) == ("advisor", ("advisor",))
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        completion("plain answer"),
+        extended("plain answer", "billing", "not a list"),
+        extended("plain answer", 7, [1, 2]),
+    ],
+)
+async def test_a_response_without_a_usable_extension_is_the_agent_itself(
+    remote: Callable[..., Remote], reply: httpx.Response
+) -> None:
+    server = remote(reply)
+
+    answer = await server.client.complete(REMOTE, HI)
+
+    assert (answer.content, answer.agent, answer.handoff_chain) == (
+        "plain answer",
+        "billing",
+        ("billing",),
+    )
+    assert await server.client.chat(REMOTE, HI) == "remote answer"  # chat() gives the text
+
+
+async def test_retries_can_be_set_per_call(remote: Callable[..., Remote]) -> None:
+    server = remote(failing(503), failing(503))
+
+    with pytest.raises(RemoteStatusError):
+        await server.client.chat(REMOTE, HI, retries=0)
+    assert len(server.requests) == 1
+    with pytest.raises(ValueError):
+        await server.client.chat(REMOTE, HI, retries=-1)
+
+
+# --- fallbacks -------------------------------------------------------------------------------
+
+
+def fallback_network(server: Remote, *fallbacks: str) -> tuple[AgentNetwork, RemoteAgent]:
+    network = AgentNetwork("fallbacks")
+    network.remote_client = server.client
+    primary = network.register_remote(
+        "billing", "http://remote.test/agents/billing", api_key="k-primary", fallbacks=fallbacks
+    )
+    network.register_remote("billing-eu", "http://eu.remote.test/agents/billing", api_key="k-eu")
+    return network, primary
+
+
+async def test_a_failed_primary_falls_back_in_order_with_each_agents_own_key(
+    remote: Callable[..., Remote],
+) -> None:
+    server = remote(failing(500), completion("from the EU"), retries=0)
+    _network, primary = fallback_network(server, "billing-eu")
+
+    reply = await server.client.complete(primary, HI, api_key="k-call")
+
+    assert (reply.content, reply.agent, reply.attempts) == ("from the EU", "billing-eu", 2)
+    assert [r.url.host for r in server.requests] == ["remote.test", "eu.remote.test"]
+    assert [r.headers["Authorization"] for r in server.requests] == [
+        "Bearer k-call",  # the call's key is for the agent called, never for its fallbacks
+        "Bearer k-eu",
+    ]
+
+
+async def test_an_open_breaker_goes_to_the_fallbacks_at_once(
+    remote: Callable[..., Remote],
+) -> None:
+    server = remote(failing(503), retries=0, failure_threshold=1)
+    _network, primary = fallback_network(server, "billing-eu")
+    with pytest.raises(RemoteStatusError):
+        await server.client.complete(primary, HI, fallbacks=())
+    assert server.client.breaker_state(primary) == "open"
+
+    reply = await server.client.complete(primary, HI)
+
+    assert (reply.agent, reply.attempts) == ("billing-eu", 2)
+    assert [r.url.host for r in server.requests] == ["remote.test", "eu.remote.test"]
+
+
+async def test_when_no_fallback_answers_the_primarys_error_says_how_many_were_tried(
+    remote: Callable[..., Remote], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = remote(failing(502), failing(503), retries=0)
+    _network, primary = fallback_network(server, "unknown-one", "billing-eu")
+
+    with (
+        caplog.at_level(logging.INFO, logger="webagents"),
+        pytest.raises(RemoteStatusError) as raised,
+    ):
+        await server.client.complete(primary, HI)
+
+    assert (raised.value.agent, raised.value.status_code, raised.value.attempts) == (
+        "billing",
+        502,
+        2,
+    )
+    [skipped] = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert skipped.levelno == logging.WARNING and "'unknown-one'" in skipped.getMessage()
+
+
+async def test_a_local_fallback_answers_in_process(remote: Callable[..., Remote]) -> None:
+    server = remote(httpx.ConnectError("refused"), retries=0)
+    network, primary = fallback_network(server, "desk")
+    scripted_agent("desk", [text("The desk answers.")], network=network)
+
+    reply = await server.client.complete(primary, HI)
+
+    assert (reply.content, reply.agent, reply.handoff_chain, reply.attempts) == (
+        "The desk answers.",
+        "desk",
+        ("desk",),
+        2,
+    )
+    assert isinstance(reply.via, BaseAgent) and reply.via.name == "desk"
+
+
+async def test_a_client_of_no_network_skips_fallback_names(
+    remote: Callable[..., Remote], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = remote(failing(500), retries=0)
+    lonely = RemoteAgent(name="billing", url="http://remote.test/agents/b", fallbacks=("x",))
+
+    with caplog.at_level(logging.WARNING, logger="webagents"), pytest.raises(RemoteStatusError):
+        await server.client.complete(lonely, HI)
+
+    assert any("skipped: not an agent of no network" in r.getMessage() for r in caplog.records)
+
+
+# --- stream(): leaving early -----------------------------------------------------------------
+
+
+def events_response(*pieces: str) -> httpx.Response:
+    body = "".join(
+        "data: "
+        + json.dumps({"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]})
+        + "\n\n"
+        for p in pieces
+    )
+    return httpx.Response(
+        200,
+        content=(body + "data: [DONE]\n\n").encode(),
+        headers={"content-type": "text/event-stream"},
+    )
+
+
+async def test_a_stream_left_early_counts_as_no_failure(remote: Callable[..., Remote]) -> None:
+    server = remote(failing(500), events_response("a", "b"), retries=0, failure_threshold=1)
+    with pytest.raises(RemoteStatusError):
+        await server.chat()
+    server.now += 30  # half-open: the next call is the trial
+
+    items = server.client.stream(REMOTE, HI)
+    async with contextlib.aclosing(items):
+        async for item in items:
+            assert item == TextDelta(agent="billing", text="a")
+            break  # the caller stops reading: the trial neither failed nor succeeded
+
+    assert server.client.breaker_state(REMOTE) == "half-open"  # the next call may try
+    assert await server.chat() == "remote answer"
+    assert server.client.breaker_state(REMOTE) == "closed"

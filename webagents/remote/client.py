@@ -22,6 +22,7 @@ network nor real waiting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -304,9 +305,11 @@ class RemoteClient:
         call = self._settings(remote, timeout, api_key, signing_key, retries)
         started = False
         try:
-            async for item in self._stream_one(remote, messages, call):
-                started = True
-                yield item
+            # Closed with this iterator: a caller leaving early settles the breaker now.
+            async with contextlib.aclosing(self._stream_one(remote, messages, call)) as items:
+                async for item in items:
+                    started = True
+                    yield item
             return
         except RemoteAgentError as failure:
             if started:
@@ -323,11 +326,12 @@ class RemoteClient:
                     yield dataclasses.replace(reply, attempts=attempts)
                     return
                 own = self._settings(backup, timeout, None, None, retries)
-                async for item in self._stream_one(backup, messages, own):
-                    started = True
-                    if isinstance(item, RemoteReply):
-                        item = dataclasses.replace(item, attempts=attempts)
-                    yield item
+                async with contextlib.aclosing(self._stream_one(backup, messages, own)) as items:
+                    async for item in items:
+                        started = True
+                        if isinstance(item, RemoteReply):
+                            item = dataclasses.replace(item, attempts=attempts)
+                        yield item
                 return
             except Exception as error:
                 if started:
@@ -449,12 +453,14 @@ class RemoteClient:
                     await self._sleep(delay)
                     continue
                 try:
-                    async for item in read_stream(remote, response, call.timeout, deadline):
-                        if isinstance(item, RemoteReply):
-                            # Settled before the caller sees it: a caller may stop here.
-                            self._record(remote, failed=False)
-                            settled = True
-                        yield item
+                    reading = read_stream(remote, response, call.timeout, deadline)
+                    async with contextlib.aclosing(reading):
+                        async for item in reading:
+                            if isinstance(item, RemoteReply):
+                                # Settled before the caller sees it: a caller may stop here.
+                                self._record(remote, failed=False)
+                                settled = True
+                            yield item
                 finally:
                     await response.aclose()
                 return
