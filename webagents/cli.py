@@ -73,6 +73,52 @@ def _print_table(plugins: list[dict[str, Any]]) -> None:
         )
 
 
+@main.command("serve")
+@click.argument("target")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1), help="Server processes."
+)
+@click.option(
+    "--api-key",
+    "api_keys",
+    multiple=True,
+    metavar="KEY[=USER]",
+    help="A bearer key callers must send (repeatable); =USER names the user it runs as. "
+    "Default: WEBAGENTS_API_KEYS.",
+)
+@click.option(
+    "--sessions",
+    metavar="SPEC",
+    help="Session store: sqlite:///path.db, redis://host:6379/0 or memory. "
+    "Default: WEBAGENTS_SESSIONS, else sessions.db under WEBAGENTS_HOME.",
+)
+def serve_command(
+    target: str,
+    host: str,
+    port: int,
+    workers: int,
+    api_keys: tuple[str, ...],
+    sessions: str | None,
+) -> None:
+    """Serve agents over the OpenAI Chat Completions API at /agents/<name>.
+
+    TARGET is module:attribute (an agent, a list or mapping of agents, an AgentNetwork, or
+    a function returning one) or a Python file, path/to/agents.py[:attribute]; a file alone
+    serves its AgentNetwork named `network`, else every agent it defines at top level.
+    Needs the server extra: pip install 'webagents-net[server]'.
+    """
+    try:
+        from webagents.server.serve import serve
+    except ImportError as error:
+        raise click.UsageError(
+            f"webagents serve needs the server extra ({error.name} is missing): "
+            f"pip install 'webagents-net[server]'"
+        ) from None
+    serve(target, host=host, port=port, workers=workers, api_keys=api_keys, sessions=sessions)
+
+
 @main.command("new-skill")
 @click.argument("name")
 @click.option(
