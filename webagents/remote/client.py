@@ -3,16 +3,20 @@ network (``network.remote_client``).
 
 - One pooled ``httpx.AsyncClient``, made on first use in the running event loop (a new one
   when the loop changed) and closed by ``aclose()`` (``AgentNetwork.aclose()`` calls it).
-- A total deadline per attempt: ``asyncio.timeout`` around the whole request, so a server
+- ``complete()`` answers with a ``RemoteReply`` (text, who answered, the remote handoff
+  chain, usage); ``stream()`` yields the answer as run events as it comes; ``chat()`` gives
+  the text alone.
+- A total deadline per attempt, over the whole request (a stream included), so a server
   trickling bytes cannot stretch it.
 - Retries with exponential backoff and full jitter on connect errors and HTTP 429, 502, 503
   and 504 (``Retry-After`` in seconds honoured up to ``retry_after_cap``); none on other
   statuses, and none on a timed-out or broken attempt unless ``retry_timeouts=True`` (a chat
-  turn is not idempotent: the remote may have acted on it).
-- A circuit breaker per remote agent: ``failure_threshold`` failed calls in a row open it;
-  an open breaker fails at once with ``CircuitOpenError`` until ``cool_down`` seconds have
-  passed; then one trial call (without retries) half-opens it: its success closes the
-  breaker, its failure opens it again.
+  turn is not idempotent: the remote may have acted on it). A stream is retried only before
+  its body began.
+- A circuit breaker per remote agent (``webagents.remote.breaker``).
+- Ordered fallbacks (the agent's own, or the call's), resolved in the client's network.
+- Signed requests when the agent (or the call) has a signing key
+  (``webagents.remote.transport``, ``webagents.remote.signing``).
 - Typed errors (``webagents.remote.errors``), all ``RemoteAgentError``s.
 
 ``transport``, ``sleep``, ``random`` and ``clock`` are injectable so tests need neither a
@@ -24,33 +28,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import random as _random
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from webagents.agents.network import RemoteAgent
 from webagents.events import RunEvent, TextDelta
+from webagents.remote.breaker import Breakers
 from webagents.remote.errors import (
-    CircuitOpenError,
     RemoteAgentError,
-    RemoteBadResponseError,
     RemoteStatusError,
     RemoteTimeoutError,
     RemoteUnreachableError,
 )
 from webagents.remote.fallbacks import answer_locally, fallback_agents
-from webagents.remote.reply import RemoteReply, reply_from_completion
-from webagents.remote.signing import sign_request
+from webagents.remote.reply import RemoteReply
 from webagents.remote.streaming import read_stream
+from webagents.remote.transport import CallSettings, chat_endpoint, open_chat, read_completion
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
@@ -61,20 +61,6 @@ logger = logging.getLogger("webagents")
 __all__ = ["DEFAULT_TIMEOUT", "RemoteClient", "RemoteReply", "chat_endpoint"]
 
 DEFAULT_TIMEOUT = 60.0
-
-
-def chat_endpoint(url: str) -> str:
-    """``POST`` target for the agent at ``url``: its path plus ``/chat/completions``, any query
-    kept where it belongs (after the path)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/chat/completions"))
-
-
-@dataclass(slots=True)
-class _Breaker:
-    failures: int = 0
-    opened_at: float | None = None
-    trial: bool = False  # a half-open trial call is in flight
 
 
 class RemoteClient:
@@ -118,8 +104,6 @@ class RemoteClient:
         self.max_backoff = max_backoff
         self.retry_after_cap = retry_after_cap
         self.retry_timeouts = retry_timeouts
-        self.failure_threshold = failure_threshold
-        self.cool_down = cool_down
         self.default_timeout = default_timeout
         self._sleep = sleep
         self._random = random
@@ -127,7 +111,7 @@ class RemoteClient:
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guard: AsyncGenerator[None] | None = None
-        self._breakers: dict[tuple[str, str], _Breaker] = {}
+        self._breakers = Breakers(failure_threshold, cool_down, clock)
         self._network: weakref.ref[AgentNetwork] | None = None
 
     # the pooled client ----------------------------------------------------------------------
@@ -167,45 +151,18 @@ class RemoteClient:
         if loop is asyncio.get_running_loop() and guard is not None:
             await guard.aclose()
 
-    # breaker ------------------------------------------------------------------------------
+    @property
+    def failure_threshold(self) -> int:
+        return self._breakers.threshold
+
+    @property
+    def cool_down(self) -> float:
+        return self._breakers.cool_down
 
     def breaker_state(self, remote: RemoteAgent) -> str:
         """``"closed"``, ``"open"`` (failing at once) or ``"half-open"`` (cool-down over: the
         next call is the trial) for ``remote``."""
-        breaker = self._breakers.get(_key(remote))
-        if breaker is None or breaker.opened_at is None:
-            return "closed"
-        if breaker.trial or self._clock() - breaker.opened_at >= self.cool_down:
-            return "half-open"
-        return "open"
-
-    def _admit(self, remote: RemoteAgent) -> bool:
-        """Whether the call may go; True when it is the half-open trial. ``CircuitOpenError``
-        when the breaker is open (or a trial is already in flight)."""
-        breaker = self._breakers.get(_key(remote))
-        if breaker is None or breaker.opened_at is None:
-            return False
-        left = self.cool_down - (self._clock() - breaker.opened_at)
-        if left > 0 or breaker.trial:
-            raise CircuitOpenError(
-                remote.name,
-                remote.url,
-                f"is not called: circuit open after {breaker.failures} failures in a row"
-                + (f" (retry in {left:.3g}s)" if left > 0 else " (a trial call is in flight)"),
-            )
-        breaker.trial = True
-        return True
-
-    def _record(self, remote: RemoteAgent, failed: bool) -> None:
-        key = _key(remote)
-        if not failed:
-            self._breakers.pop(key, None)
-            return
-        breaker = self._breakers.setdefault(key, _Breaker())
-        breaker.failures += 1
-        if breaker.trial or breaker.failures >= self.failure_threshold:
-            breaker.opened_at = self._clock()
-        breaker.trial = False
+        return self._breakers.state(remote)
 
     # the calls ------------------------------------------------------------------------------
 
@@ -349,12 +306,12 @@ class RemoteClient:
         api_key: str | None,
         signing_key: str | bytes | None,
         retries: int | None,
-    ) -> _Call:
+    ) -> CallSettings:
         if retries is not None and (
             isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
         ):
             raise ValueError(f"retries must be an int >= 0, got {retries!r}")
-        return _Call(
+        return CallSettings(
             timeout=timeout
             if timeout is not None
             else remote.timeout
@@ -391,61 +348,50 @@ class RemoteClient:
         return await answer_locally(backup, messages, limit)
 
     async def _complete_one(
-        self, remote: RemoteAgent, messages: list[dict[str, Any]], call: _Call
+        self, remote: RemoteAgent, messages: list[dict[str, Any]], call: CallSettings
     ) -> RemoteReply:
-        trial = self._admit(remote)
+        trial = self._breakers.admit(remote)
         attempts = 1 if trial else call.retries + 1
         try:
             for attempt in range(attempts):
                 try:
-                    reply = await self._attempt(remote, messages, call)
+                    deadline = asyncio.get_running_loop().time() + call.timeout
+                    client = await self._http()
+                    response = await open_chat(
+                        client, remote, messages, call, deadline, stream=False
+                    )
+                    reply = await read_completion(remote, response, call.timeout, deadline)
                 except RemoteAgentError as error:
                     delay = self._retry_delay(error, attempt)
                     if delay is None or attempt + 1 >= attempts:
                         raise
                     await self._sleep(delay)
                     continue
-                self._record(remote, failed=False)
+                self._breakers.record(remote, None)
                 return reply
         except RemoteAgentError as error:
-            self._record(remote, failed=_counts_against(error))
+            self._breakers.record(remote, error)
             raise
         except BaseException:
             if trial:  # cancelled mid-trial: the next call may try again
-                self._breakers[_key(remote)].trial = False
+                self._breakers.abandon(remote)
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(
-        self, remote: RemoteAgent, messages: list[dict[str, Any]], call: _Call
-    ) -> RemoteReply:
-        deadline = asyncio.get_running_loop().time() + call.timeout
-        response = await self._open(remote, messages, call, deadline, stream=False)
-        try:
-            async with asyncio.timeout_at(deadline):
-                body = await response.aread()
-        except (TimeoutError, httpx.HTTPError) as error:
-            raise _transport_failure(remote, error, call.timeout, sent=True) from None
-        finally:
-            await response.aclose()
-        try:
-            return reply_from_completion(remote, json.loads(body))
-        except ValueError:
-            raise RemoteBadResponseError(
-                remote.name, remote.url, "sent no chat completion"
-            ) from None
-
     async def _stream_one(
-        self, remote: RemoteAgent, messages: list[dict[str, Any]], call: _Call
+        self, remote: RemoteAgent, messages: list[dict[str, Any]], call: CallSettings
     ) -> AsyncGenerator[RunEvent | RemoteReply]:
-        trial = self._admit(remote)
+        trial = self._breakers.admit(remote)
         attempts = 1 if trial else call.retries + 1
         settled = False
         try:
             for attempt in range(attempts):
                 deadline = asyncio.get_running_loop().time() + call.timeout
                 try:
-                    response = await self._open(remote, messages, call, deadline, stream=True)
+                    client = await self._http()
+                    response = await open_chat(
+                        client, remote, messages, call, deadline, stream=True
+                    )
                 except RemoteAgentError as error:
                     delay = self._retry_delay(error, attempt)
                     if delay is None or attempt + 1 >= attempts:
@@ -458,75 +404,19 @@ class RemoteClient:
                         async for item in reading:
                             if isinstance(item, RemoteReply):
                                 # Settled before the caller sees it: a caller may stop here.
-                                self._record(remote, failed=False)
+                                self._breakers.record(remote, None)
                                 settled = True
                             yield item
                 finally:
                     await response.aclose()
                 return
         except RemoteAgentError as error:
-            self._record(remote, failed=_counts_against(error))
+            self._breakers.record(remote, error)
             raise
         except BaseException:
             if trial and not settled:  # abandoned or cancelled mid-trial: try again later
-                self._breakers[_key(remote)].trial = False
+                self._breakers.abandon(remote)
             raise
-
-    async def _open(
-        self,
-        remote: RemoteAgent,
-        messages: list[dict[str, Any]],
-        call: _Call,
-        deadline: float,
-        *,
-        stream: bool,
-    ) -> httpx.Response:
-        """Send the request and read the status and headers by ``deadline``; the response
-        (status 200, body unread) is the caller's to close."""
-        payload: dict[str, Any] = {"model": remote.name, "messages": messages}
-        if stream:
-            payload["stream"] = True
-            payload["stream_options"] = {"include_usage": True}
-        # Serialised here, so the bytes signed are the bytes sent.
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        url = httpx.URL(chat_endpoint(remote.url))
-        headers = {"Content-Type": "application/json"}
-        if stream:
-            headers["Accept"] = "text/event-stream"
-        if call.signing_key is not None:
-            path = url.raw_path.decode("ascii")  # the path and query as the server sees them
-            headers.update(sign_request(call.signing_key, "POST", path, body))
-        client = await self._http()
-        request = client.build_request(
-            "POST", url, content=body, headers=headers, timeout=call.timeout
-        )
-        try:
-            async with asyncio.timeout_at(deadline):
-                response = await client.send(
-                    request,
-                    stream=True,
-                    # The bearer key wins over credentials in the URL (which httpx would
-                    # otherwise send as Basic auth in its place).
-                    auth=_Bearer(call.api_key) if call.api_key else httpx.USE_CLIENT_DEFAULT,
-                )
-        except (TimeoutError, httpx.HTTPError) as error:
-            raise _transport_failure(remote, error, call.timeout, sent=False) from None
-        status = response.status_code
-        if status == 200:
-            return response
-        await response.aclose()
-        problem = (
-            f"is unavailable: HTTP {status}"
-            if status >= 500 or status == 429
-            else f"refused the request: HTTP {status}"
-        )
-        raise RemoteStatusError(
-            remote.name,
-            remote.url,
-            problem,
-            status_code=status,
-            retry_after=_retry_after(response),
-        )
 
     def _retry_delay(self, error: RemoteAgentError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None when ``error`` is not retried."""
@@ -554,45 +444,6 @@ async def _close_at_loop_end(client: httpx.AsyncClient) -> AsyncGenerator[None]:
         await client.aclose()
 
 
-class _Bearer(httpx.Auth):
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """One call's settings, the caller's over the remote agent's over the client's."""
-
-    timeout: float
-    api_key: str | None = field(repr=False)
-    signing_key: str | bytes | None = field(repr=False)
-    retries: int
-
-
-def _transport_failure(
-    remote: RemoteAgent, error: BaseException, timeout: float, *, sent: bool
-) -> RemoteAgentError:
-    """The typed error for a request that got no (whole) answer. Only the exception's type
-    is shown: httpx texts may quote the request URL with its credentials."""
-    if isinstance(error, httpx.ConnectTimeout):
-        # Nothing was sent: as safe to retry as a refused connection.
-        return RemoteUnreachableError(remote.name, remote.url, "is unreachable (ConnectTimeout)")
-    if isinstance(error, TimeoutError | httpx.TimeoutException):
-        return RemoteTimeoutError(
-            remote.name, remote.url, f"timed out after {timeout:g}s", timed_out=True
-        )
-    return RemoteUnreachableError(
-        remote.name,
-        remote.url,
-        f"is unreachable ({type(error).__name__})",
-        request_sent=sent or not isinstance(error, httpx.ConnectError),
-    )
-
-
 def _log_fallback_failure(
     remote: RemoteAgent, backup: BaseAgent | RemoteAgent, error: Exception
 ) -> None:
@@ -606,30 +457,3 @@ def _log_fallback_failure(
             type(error).__name__,
             exc_info=error,
         )
-
-
-def _key(remote: RemoteAgent) -> tuple[str, str]:
-    return (remote.name, remote.url)
-
-
-def _counts_against(error: RemoteAgentError) -> bool:
-    """Whether a failed call counts toward opening the breaker: the remote being down, slow,
-    overloaded or broken does; a refusal of this request (401, 404, 422, ...) does not, and
-    since it shows the remote is up, it resets the count like a success."""
-    if isinstance(error, RemoteStatusError):
-        return error.status_code is not None and (
-            error.status_code >= 500 or error.status_code == 429
-        )
-    return not isinstance(error, CircuitOpenError)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (the HTTP-date form is ignored: backoff applies)."""
-    value: str | None = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None

@@ -1,0 +1,162 @@
+"""One HTTP exchange with a remote agent: the request (its JSON body serialised once, so the
+bytes signed are the bytes sent; a bearer key; a signature), the status, the body, and the
+typed error for each way it can fail. ``RemoteClient`` adds retries, the breaker and
+fallbacks around it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from webagents.remote.errors import (
+    RemoteAgentError,
+    RemoteBadResponseError,
+    RemoteStatusError,
+    RemoteTimeoutError,
+    RemoteUnreachableError,
+)
+from webagents.remote.reply import RemoteReply, reply_from_completion
+from webagents.remote.signing import sign_request
+
+if TYPE_CHECKING:
+    from webagents.agents.network import RemoteAgent
+
+__all__ = ["CallSettings", "chat_endpoint", "open_chat", "read_completion", "transport_failure"]
+
+
+def chat_endpoint(url: str) -> str:
+    """``POST`` target for the agent at ``url``: its path plus ``/chat/completions``, any query
+    kept where it belongs (after the path)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/chat/completions"))
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    """One call's settings: the caller's over the remote agent's over the client's."""
+
+    timeout: float
+    api_key: str | None = field(repr=False)
+    signing_key: str | bytes | None = field(repr=False)
+    retries: int
+
+
+async def open_chat(
+    client: httpx.AsyncClient,
+    remote: RemoteAgent,
+    messages: list[dict[str, Any]],
+    call: CallSettings,
+    deadline: float,
+    *,
+    stream: bool,
+) -> httpx.Response:
+    """Send the chat request and read the status and headers by ``deadline`` (the event
+    loop's clock); the response (status 200, body unread) is the caller's to close. Any
+    other status is a ``RemoteStatusError``."""
+    payload: dict[str, Any] = {"model": remote.name, "messages": messages}
+    if stream:
+        payload["stream"] = True
+        payload["stream_options"] = {"include_usage": True}
+    # Serialised here, so the bytes signed are the bytes sent.
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    url = httpx.URL(chat_endpoint(remote.url))
+    headers = {"Content-Type": "application/json"}
+    if stream:
+        headers["Accept"] = "text/event-stream"
+    if call.signing_key is not None:
+        # Signed anew on every attempt: a retry is a new request, not a replay.
+        path = url.raw_path.decode("ascii")  # the path and query as the server sees them
+        headers.update(sign_request(call.signing_key, "POST", path, body))
+    request = client.build_request("POST", url, content=body, headers=headers, timeout=call.timeout)
+    try:
+        async with asyncio.timeout_at(deadline):
+            response = await client.send(
+                request,
+                stream=True,
+                # The bearer key wins over credentials in the URL (which httpx would
+                # otherwise send as Basic auth in its place).
+                auth=_Bearer(call.api_key) if call.api_key else httpx.USE_CLIENT_DEFAULT,
+            )
+    except (TimeoutError, httpx.HTTPError) as error:
+        raise transport_failure(remote, error, call.timeout, sent=False) from None
+    status = response.status_code
+    if status == 200:
+        return response
+    await response.aclose()
+    problem = (
+        f"is unavailable: HTTP {status}"
+        if status >= 500 or status == 429
+        else f"refused the request: HTTP {status}"
+    )
+    raise RemoteStatusError(
+        remote.name,
+        remote.url,
+        problem,
+        status_code=status,
+        retry_after=_retry_after(response),
+    )
+
+
+async def read_completion(
+    remote: RemoteAgent, response: httpx.Response, timeout: float, deadline: float
+) -> RemoteReply:
+    """The reply in ``response``'s body, read by ``deadline``; closes the response."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            body = await response.aread()
+    except (TimeoutError, httpx.HTTPError) as error:
+        raise transport_failure(remote, error, timeout, sent=True) from None
+    finally:
+        await response.aclose()
+    try:
+        return reply_from_completion(remote, json.loads(body))
+    except ValueError:
+        raise RemoteBadResponseError(remote.name, remote.url, "sent no chat completion") from None
+
+
+def transport_failure(
+    remote: RemoteAgent, error: BaseException, timeout: float, *, sent: bool
+) -> RemoteAgentError:
+    """The typed error for a request that got no (whole) answer. Only the exception's type
+    is shown: httpx texts may quote the request URL with its credentials."""
+    if isinstance(error, httpx.ConnectTimeout):
+        # Nothing was sent: as safe to retry as a refused connection.
+        return RemoteUnreachableError(remote.name, remote.url, "is unreachable (ConnectTimeout)")
+    if isinstance(error, TimeoutError | httpx.TimeoutException):
+        return RemoteTimeoutError(
+            remote.name, remote.url, f"timed out after {timeout:g}s", timed_out=True
+        )
+    return RemoteUnreachableError(
+        remote.name,
+        remote.url,
+        f"is unreachable ({type(error).__name__})",
+        request_sent=sent or not isinstance(error, httpx.ConnectError),
+    )
+
+
+class _Bearer(httpx.Auth):
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (the HTTP-date form is ignored: backoff applies)."""
+    value: str | None = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
