@@ -4,7 +4,8 @@ uvicorn on 127.0.0.1 (``webagents.testing.served.ServedApp``).
 A ``Script`` is one remote agent: it reads each request, keeps its JSON body, and answers the
 n-th request with the n-th behaviour (the last one answers the rest). ``FaultServer`` serves
 any number of scripts from one uvicorn, each under a path of its own, so a test module starts
-one server, not one per test.
+one server, not one per test. ``Replayer`` is a middlebox in front of a real server that sends
+a captured request again.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import contextlib
 import itertools
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Self
+from typing import Any, Literal, Self
 
+import httpx
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from webagents.testing.served import ServedApp
@@ -24,6 +26,7 @@ __all__ = [
     "SECRET_BODY",
     "Behaviour",
     "FaultServer",
+    "Replayer",
     "Script",
     "Trickle",
     "answer",
@@ -32,6 +35,7 @@ __all__ = [
     "never_answers",
     "sse",
     "status",
+    "text_chunk",
 ]
 
 Message = MutableMapping[str, Any]
@@ -132,10 +136,25 @@ class Trickle:
                 await gone
 
 
-def sse(events: list[dict[str, Any] | str], *, done: bool = True) -> Behaviour:
-    """A ``text/event-stream`` answer: ``data: <json>`` per event (a str is sent as it is),
-    then ``data: [DONE]`` unless ``done`` is false (a stream cut mid-way: the connection
-    closes after the last event, with no end marker)."""
+def text_chunk(agent: str, piece: str) -> dict[str, Any]:
+    """A ``chat.completion.chunk`` carrying ``piece`` of ``agent``'s answer."""
+    return {
+        "id": "chatcmpl-fault",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": agent,
+        "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+        "webagents": {"agent": agent},
+    }
+
+
+def sse(
+    events: list[dict[str, Any]], *, cut: Literal["no-done", "dropped"] | None = None
+) -> Behaviour:
+    """A ``text/event-stream`` answer: ``data: <json>`` per event, then ``data: [DONE]``.
+    ``cut="no-done"``: the body ends cleanly after the events, without the end marker;
+    ``cut="dropped"``: half an event more, then the connection closes mid-body (uvicorn logs
+    that the app returned without completing its response: that is the fault)."""
 
     async def app(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         await send(
@@ -146,13 +165,56 @@ def sse(events: list[dict[str, Any] | str], *, done: bool = True) -> Behaviour:
             }
         )
         for event in events:
-            data = event if isinstance(event, str) else json.dumps(event)
-            chunk = f"data: {data}\n\n".encode()
+            chunk = f"data: {json.dumps(event)}\n\n".encode()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        tail = b"data: [DONE]\n\n" if done else b""
+        if cut == "dropped":
+            await send({"type": "http.response.body", "body": b'data: {"cho', "more_body": True})
+            return
+        tail = b"" if cut == "no-done" else b"data: [DONE]\n\n"
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     return app
+
+
+class Replayer:
+    """A middlebox in front of ``upstream`` (a base URL) that captured the first request it
+    forwarded and sends that one again, headers and body unchanged, in place of every later
+    request. ``answers`` are the upstream's (status, body) in order."""
+
+    _HOP = frozenset({b"host", b"content-length", b"connection", b"transfer-encoding"})
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.captured: tuple[str, list[tuple[bytes, bytes]], bytes] | None = None
+        self.answers: list[tuple[int, bytes]] = []
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        body = await _body(receive)
+        if self.captured is None:
+            target = scope["raw_path"].decode("latin-1")
+            if scope["query_string"]:
+                target += "?" + scope["query_string"].decode("latin-1")
+            headers = [(k, v) for k, v in scope["headers"] if k not in self._HOP]
+            self.captured = (target, headers, body)
+        target, headers, body = self.captured
+        async with httpx.AsyncClient() as client:
+            response = await client.post(self.upstream + target, content=body, headers=headers)
+        self.answers.append((response.status_code, response.content))
+        kind = response.headers.get("content-type")
+        await Response(response.content, response.status_code, media_type=kind)(
+            scope, receive, send
+        )
+
+
+async def _body(receive: Receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionError("the caller left before its request was read")
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            return body
 
 
 class Script:
@@ -168,14 +230,7 @@ class Script:
         self.headers: list[dict[str, str]] = []
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
+        body = await _body(receive)
         try:
             self.requests.append(json.loads(body))
         except ValueError:

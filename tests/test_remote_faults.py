@@ -1,13 +1,16 @@
 """Fault injection: remote agents that are down, slow, trickling, failing, lying about their
-content or refusing the caller, each served by a real uvicorn on 127.0.0.1
-(``tests/remote_faults_apps.py``).
+content, cutting their stream or refusing the caller, each served by a real uvicorn on
+127.0.0.1: small misbehaving apps (``tests/remote_faults_apps.py``) for the client-side faults,
+the real ``create_app`` for a wrong key, a bad signature and a replayed request.
 
-Every fault is shown at the three levels a user meets, each through the network's one
+Every fault is shown at the levels a user meets, each through the network's one
 ``RemoteClient``:
 
-- ``client``: ``network.remote_client.chat`` raises a typed ``RemoteAgentError``;
-- ``handoff``: a desk agent hands a session's turn to the remote agent; a failure is a
-  ``HandoffFailed`` event and the desk answers itself, an answer is ``result.content``;
+- ``client``: ``network.remote_client.complete`` (or ``.stream``) raises a typed
+  ``RemoteAgentError``;
+- ``handoff``: a desk agent hands a session's turn to the remote agent (in a plain or a
+  streamed run); a failure is a ``HandoffFailed`` event and the desk answers itself, an
+  answer is the run's content;
 - ``nli``: ``NLISkill.query_agent`` returns its outcome dict and never raises.
 
 Whatever the fault, the call ends within a bound well above its deadline (a hang fails the
@@ -32,35 +35,46 @@ import pytest
 from tests.remote_faults_apps import (
     SECRET_BODY,
     FaultServer,
+    Replayer,
     Script,
     Trickle,
     answer,
     html,
     malformed_json,
     never_answers,
+    sse,
     status,
+    text_chunk,
 )
 from webagents.agents import AgentNetwork
 from webagents.agents.network import RemoteAgent
 from webagents.agents.skills import NLISkill
-from webagents.events import HandoffFailed
+from webagents.events import AgentCompleted, HandoffFailed, TextDelta, TextWithdrawn
 from webagents.remote import (
     CircuitOpenError,
     RemoteAgentError,
     RemoteBadResponseError,
     RemoteClient,
     RemoteStatusError,
+    RemoteStreamError,
     RemoteTimeoutError,
     RemoteUnreachableError,
 )
-from webagents.testing import scripted_agent, text, transfer
+from webagents.remote.reply import RemoteReply
+from webagents.server import create_app
+from webagents.sessions import InMemorySessionStore
+from webagents.testing import ScriptedModel, scripted_agent, text, transfer
+from webagents.testing.served import ServedApp
 
 DEADLINE = 1.0  # the remote agents' total deadline per attempt, in seconds
 BOUND = 15.0  # no call may take longer than this, whatever the fault: a hang fails the test
 PASSWORD = "pw-SECRET-42"
 QUERY_SECRET = "q-SECRET-99"
 API_KEY = "sk-SECRET-API-KEY"
-SECRETS = (PASSWORD, QUERY_SECRET, API_KEY, SECRET_BODY)
+SERVER_KEY = "sk-SECRET-SERVER-KEY"  # the key the real server accepts
+SIGNING_KEY = "SECRET-signing-key"
+WRONG_SIGNING_KEY = "SECRET-wrong-signing-key"
+SECRETS = (PASSWORD, QUERY_SECRET, API_KEY, SERVER_KEY, SIGNING_KEY, WRONG_SIGNING_KEY, SECRET_BODY)
 DESK_ANSWER = "Desk: the expert is away, so I will answer myself."
 LEVELS = ["client", "handoff", "nli"]
 
@@ -74,15 +88,19 @@ def closed_port() -> str:
 
 @dataclass
 class Outcome:
-    """What a user got from one call at one level: an ``answer`` (None when there was none)
-    or the ``error`` text shown (the exception's, the ``HandoffFailed`` event's, or the NLI
-    outcome's), and at the ``client`` level the exception ``raised``."""
+    """What a user got from one call at one level: an ``answer`` by ``agent`` (None when
+    there was none) or the ``error`` text shown (the exception's, the ``HandoffFailed``
+    event's, or the NLI outcome's), and at the ``client`` level the exception ``raised``.
+    A streamed call also keeps what was ``streamed`` (agent, text) and ``withdrawn``."""
 
     level: str
     remote: RemoteAgent
     answer: str | None
     error: str | None
+    agent: str | None = None
     raised: RemoteAgentError | None = None
+    streamed: list[tuple[str, str]] = field(default_factory=list)
+    withdrawn: list[str] = field(default_factory=list)
 
     def failed(self, kind: type[RemoteAgentError], problem: str) -> None:
         """The call failed with ``problem``: typed as ``kind`` at the client level, the desk
@@ -92,12 +110,13 @@ class Outcome:
             assert type(self.raised) is kind
             assert (self.raised.agent, self.raised.url) == (self.remote.name, self.remote.shown_url)
         if self.level == "handoff":
-            assert self.answer == DESK_ANSWER  # the fallback: the source answers itself
+            assert (self.answer, self.agent) == (DESK_ANSWER, "desk")  # the source answers
         else:
             assert self.answer is None
 
-    def answered(self, content: str) -> None:
+    def answered(self, content: str, by: str | None = None) -> None:
         assert (self.answer, self.error) == (content, None)
+        assert self.agent == (by or self.remote.name)
 
 
 @dataclass
@@ -129,35 +148,59 @@ class Faults:
         *,
         name: str = "expert",
         api_key: str = API_KEY,
+        signing_key: str | None = None,
+        fallbacks: tuple[str, ...] = (),
         timeout: float = DEADLINE,
     ) -> RemoteAgent:
-        """Register ``target`` (a script on the fault server, or a URL) as remote agent
+        """Register ``target`` (a script on the fault server, or an agent URL) as remote agent
         ``name``, with a password and a secret query in its URL and an API key."""
         url = self.server.url_for(target, name) if isinstance(target, Script) else target
         url = url.replace("http://", f"http://ops:{PASSWORD}@", 1) + f"?token={QUERY_SECRET}"
-        return self.network.register_remote(name, url, api_key=api_key, timeout=timeout)
+        return self.network.register_remote(
+            name,
+            url,
+            api_key=api_key,
+            signing_key=signing_key,
+            fallbacks=fallbacks,
+            timeout=timeout,
+        )
 
-    async def ask(self, level: str, remote: RemoteAgent, question: str = "") -> Outcome:
+    async def ask(
+        self, level: str, remote: RemoteAgent, question: str = "", *, stream: bool = False
+    ) -> Outcome:
+        """Ask ``remote`` at ``level`` (streamed: ``RemoteClient.stream``, or a streamed run),
+        within ``BOUND`` seconds, and check that no text the user or a model sees carries a
+        secret."""
         question = question or f"Where is my parcel? ({uuid.uuid4().hex[:8]})"
         async with asyncio.timeout(BOUND):
             if level == "client":
-                outcome = await self._client(remote, question)
+                outcome = await self._client(remote, question, stream)
             elif level == "handoff":
-                outcome = await self._handoff(remote, question)
+                outcome = await self._handoff(remote, question, stream)
             else:
+                assert not stream, "NLI answers in one piece"
                 outcome = await self._nli(remote, question)
-        for shown in (outcome.answer or "", outcome.error or ""):
-            assert not [secret for secret in SECRETS if secret in shown], shown
+        shown = [outcome.answer or "", outcome.error or "", *(t for _, t in outcome.streamed)]
+        assert not [secret for secret in SECRETS if secret in "\n".join(shown)], shown
         return outcome
 
-    async def _client(self, remote: RemoteAgent, question: str) -> Outcome:
+    async def _client(self, remote: RemoteAgent, question: str, stream: bool) -> Outcome:
+        messages = [{"role": "user", "content": question}]
+        streamed: list[tuple[str, str]] = []
         try:
-            content = await self.client.chat(remote, [{"role": "user", "content": question}])
+            if not stream:
+                reply = await self.client.complete(remote, messages)
+            else:
+                async for item in self.client.stream(remote, messages):
+                    if isinstance(item, TextDelta):
+                        streamed.append((item.agent, item.text))
+                    elif isinstance(item, RemoteReply):
+                        reply = item
         except RemoteAgentError as error:
-            return Outcome("client", remote, None, str(error), error)
-        return Outcome("client", remote, content, None)
+            return Outcome("client", remote, None, str(error), raised=error, streamed=streamed)
+        return Outcome("client", remote, reply.content, None, reply.agent, streamed=streamed)
 
-    async def _handoff(self, remote: RemoteAgent, question: str) -> Outcome:
+    async def _handoff(self, remote: RemoteAgent, question: str, stream: bool) -> Outcome:
         def desk_model(request: dict[str, Any]) -> Any:
             # Hand the user's turn over; after a failed handoff, answer it here.
             last = request["messages"][-1]
@@ -167,28 +210,40 @@ class Faults:
             "desk", responder=desk_model, network=self.network, handoffs=[remote.name]
         )
         session = f"s-{uuid.uuid4().hex}"
-        result = await desk.run(question, session_id=session, user_id="u1")
+        if stream:
+            events = [e async for e in desk.run_streaming(question, session_id=session)]
+            [done] = [e for e in events if isinstance(e, AgentCompleted)][-1:]
+            content, agent = done.content, done.agent
+        else:
+            result = await desk.run(question, session_id=session, user_id="u1")
+            events, content, agent = result.events, result.content, result.agent
+        self.network.remove("desk")
 
-        failures = [event.error for event in result.events if isinstance(event, HandoffFailed)]
         stored = await desk.sessions.read(desk.session_key(session))
         assert stored is not None
         assert {"role": "user", "content": question} in stored.messages  # never lost
-        assert stored.messages[-1] == {"role": "assistant", "content": result.content}
+        assert stored.messages[-1] == {"role": "assistant", "content": content}
         told = json.dumps([model.requests, stored.messages])  # what the desk's model read
         assert not [secret for secret in SECRETS if secret in told]
-        self.network.remove("desk")
+        failures = [event.error for event in events if isinstance(event, HandoffFailed)]
+        outcome = Outcome(
+            "handoff",
+            remote,
+            content,
+            None,
+            agent,
+            streamed=[(e.agent, e.text) for e in events if isinstance(e, TextDelta)],
+            withdrawn=[e.agent for e in events if isinstance(e, TextWithdrawn)],
+        )
         if failures:
-            [error] = failures
-            assert result.agent == "desk"
-            return Outcome("handoff", remote, result.content, error)
-        assert result.agent == remote.name
-        return Outcome("handoff", remote, result.content, None)
+            [outcome.error] = failures
+        return outcome
 
     async def _nli(self, remote: RemoteAgent, question: str) -> Outcome:
         outcome = await NLISkill({"timeout": 30}).query_agent(remote.name, question)
-        assert outcome["attempts"] == 1 and outcome["agent"] == remote.name
+        assert outcome["attempts"] == 1 + len(remote.fallbacks)  # each asked once at most
         assert outcome["success"] is ("response" in outcome)
-        return Outcome("nli", remote, outcome.get("response"), outcome["error"])
+        return Outcome("nli", remote, outcome.get("response"), outcome["error"], outcome["agent"])
 
 
 @pytest.fixture(scope="module")
@@ -385,3 +440,113 @@ async def test_a_remote_session_owner_failing_later_keeps_the_conversation(
         "role": "user",
         "content": "And when does it arrive?",
     }
+
+
+# --- a stream cut mid-way ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cut", "problem"),
+    [
+        ("no-done", "cut its stream mid-answer (no [DONE])"),
+        ("dropped", "cut its stream mid-answer (RemoteProtocolError)"),
+    ],
+)
+@pytest.mark.parametrize("level", ["client", "handoff"])
+async def test_a_stream_cut_mid_way_fails_after_what_it_streamed(
+    faults: Faults, level: str, cut: str, problem: str
+) -> None:
+    pieces = [text_chunk("expert", "Your parcel "), text_chunk("expert", "is in ")]
+    cutting = Script(sse(pieces, cut=cut))  # type: ignore[arg-type]
+    remote = faults.remote(cutting)
+
+    outcome = await faults.ask(level, remote, stream=True)
+
+    outcome.failed(RemoteStreamError, problem)
+    assert outcome.streamed[:2] == [("expert", "Your parcel "), ("expert", "is in ")]
+    if level == "handoff":
+        assert outcome.withdrawn == ["expert"]  # what the user saw of it is taken back
+    assert len(cutting.requests) == 1 and faults.sleeps == []  # begun: never retried
+
+
+# --- the remote refuses the caller: the real server ----------------------------------------
+
+
+@pytest.fixture
+def real_server() -> Iterator[tuple[str, ScriptedModel]]:
+    """The real ``create_app`` with an API key and a signing key, serving ``expert`` from a
+    network of its own; its base URL and the expert's model."""
+    served = AgentNetwork("served", sessions=InMemorySessionStore())
+    expert, model = scripted_agent(
+        "expert", responder=lambda request: text("Expert: Monday."), network=served
+    )
+    app = create_app([expert], api_keys=[SERVER_KEY], signing_keys=SIGNING_KEY)
+    with ServedApp(app) as server:
+        yield server.url, model
+
+
+async def test_a_wrong_api_key_is_refused_and_not_retried(
+    faults: Faults, level: str, real_server: tuple[str, ScriptedModel]
+) -> None:
+    url, expert_model = real_server
+    remote = faults.remote(f"{url}/agents/expert", signing_key=SIGNING_KEY)  # API_KEY: wrong
+
+    outcome = await faults.ask(level, remote)
+
+    outcome.failed(RemoteStatusError, "refused the request: HTTP 401")
+    assert expert_model.requests == [] and faults.sleeps == []
+    assert faults.client.breaker_state(remote) == "closed"  # up, just refusing: no count
+
+
+async def test_a_bad_signature_is_refused_and_not_retried(
+    faults: Faults, level: str, real_server: tuple[str, ScriptedModel]
+) -> None:
+    url, expert_model = real_server
+    remote = faults.remote(
+        f"{url}/agents/expert", api_key=SERVER_KEY, signing_key=WRONG_SIGNING_KEY
+    )
+
+    outcome = await faults.ask(level, remote)
+
+    outcome.failed(RemoteStatusError, "refused the request: HTTP 401")
+    assert expert_model.requests == [] and faults.sleeps == []
+
+
+async def test_a_replayed_request_is_refused(
+    faults: Faults, level: str, real_server: tuple[str, ScriptedModel]
+) -> None:
+    # A middlebox captured the first signed request and sends it again in place of the next.
+    url, expert_model = real_server
+    replayer = Replayer(url)
+    with ServedApp(replayer) as middlebox:
+        remote = faults.remote(
+            f"{middlebox.url}/agents/expert", api_key=SERVER_KEY, signing_key=SIGNING_KEY
+        )
+        first = await faults.ask(level, remote)
+        replayed = await faults.ask(level, remote)
+
+    first.answered("Expert: Monday.")
+    replayed.failed(RemoteStatusError, "refused the request: HTTP 401")
+    assert len(expert_model.requests) == 1  # the replay never reached the agent
+    assert [status for status, _ in replayer.answers] == [200, 401]
+    refusal = json.loads(replayer.answers[1][1])["error"]
+    assert refusal["code"] == "invalid_signature"
+    assert refusal["message"].endswith("the request was already received (replayed nonce)")
+
+
+# --- ordered fallbacks ---------------------------------------------------------------------
+
+
+async def test_a_failing_remote_falls_back_in_order(faults: Faults, level: str) -> None:
+    # The expert fails, its first fallback is down, its second answers.
+    faults.remote(closed_port(), name="spare")
+    backup = Script(answer("Backup: your parcel arrives Monday."))
+    faults.remote(backup, name="backup")
+    broken = Script(status(500))
+    remote = faults.remote(broken, fallbacks=("spare", "backup"))
+
+    outcome = await faults.ask(level, remote)
+
+    outcome.answered("Backup: your parcel arrives Monday.", by="backup")
+    assert len(broken.requests) == 1 and len(backup.requests) == 1
+    assert faults.sleeps == [0.2, 0.4]  # the spare's connection retries
