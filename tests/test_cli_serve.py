@@ -38,6 +38,17 @@ also_desk = desk  # the same agent twice is served once
 """
 
 
+@pytest.fixture(autouse=True)
+def _restore_imports(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Loading a file puts its folder on sys.path and the module in sys.modules; undone."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.startswith("webagents_serve_"):
+            del sys.modules[name]
+
+
 def write(path: Path, source: str) -> Path:
     path.write_text(textwrap.dedent(source))
     return path

@@ -36,9 +36,11 @@ RUNNABLE_PAGES = (
     "testing.md",
     "events.md",
     "nli.md",
+    "remote.md",
     "logging.md",
     "sessions.md",
     "payments.md",
+    "server.md",
 )
 # Pages the index links to that are written separately; drop a name once its page exists.
 PENDING_PAGES: frozenset[str] = frozenset()

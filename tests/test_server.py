@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -388,3 +390,29 @@ def test_model_rate_limit_is_a_429() -> None:
         response = httpx.post(chat_url(served, "limited"), json={"messages": HI})
     assert response.status_code == 429
     assert error_of(response)["type"] == "rate_limit_error"
+
+
+# the example -----------------------------------------------------------------------------------
+
+
+def test_the_serve_agents_example(run_example: Any) -> None:
+    done = run_example("serve_agents")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Served: billing (http://127.0.0.1:")
+    assert "  billing [triage -> billing]: Your last invoice, INV-7, was paid on 2 May." in lines
+    assert "  billing [billing]: Happy to help again (this is message 2 of our conversation)." in (
+        lines
+    )
+    assert "  [handoff triage -> billing]" in lines
+    assert "  billing: Your last invoice, INV-7, was paid on 2 May." in lines
+
+
+def test_the_example_file_is_a_serve_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    from webagents.server.loading import load_target
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # loading puts examples/ on it
+    monkeypatch.setitem(sys.modules, "webagents_serve_serve_agents", None)
+    target = load_target(str(Path(__file__).parents[1] / "examples" / "serve_agents.py"))
+    assert isinstance(target, AgentNetwork) and target.name == "support"
+    assert sorted(agent.name for agent in target.local_agents()) == ["billing", "triage"]

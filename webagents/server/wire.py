@@ -180,6 +180,8 @@ _FIELDS = frozenset(
 
 # responses ---------------------------------------------------------------------------------
 
+_COMPACT = (",", ":")
+
 
 def completion_body(result: RunResult, model: str) -> bytes:
     """The ``chat.completion`` for ``result``, with who answered and the handoff chain in the
@@ -201,6 +203,7 @@ def completion_body(result: RunResult, model: str) -> bytes:
             "webagents": {"agent": result.agent, "handoff_chain": result.handoff_chain},
         },
         ensure_ascii=False,
+        separators=_COMPACT,
     ).encode()
 
 
@@ -249,18 +252,19 @@ class ChunkWriter:
             data.pop(field, None)
         return (
             f'{self._head}"choices":[{{"index":0,"delta":{{}},"finish_reason":null}}],'
-            f'"webagents":{{"event":{json.dumps(data, ensure_ascii=False)}}}}}\n\n'
+            f'"webagents":{{"event":{json.dumps(data, separators=_COMPACT)}}}}}\n\n'
         ).encode()
 
     def final(self, agent: str, chain: list[str]) -> bytes:
-        tail = json.dumps({"agent": agent, "handoff_chain": chain}, ensure_ascii=False)
+        tail = json.dumps({"agent": agent, "handoff_chain": chain}, separators=_COMPACT)
         return (
             f'{self._head}"choices":[{{"index":0,"delta":{{}},"finish_reason":"stop"}}],'
             f'"webagents":{tail}}}\n\n'
         ).encode()
 
     def usage(self, usage: Usage) -> bytes:
-        return f'{self._head}"choices":[],"usage":{json.dumps(usage.to_dict())}}}\n\n'.encode()
+        usage_json = json.dumps(usage.to_dict(), separators=_COMPACT)
+        return f'{self._head}"choices":[],"usage":{usage_json}}}\n\n'.encode()
 
     @staticmethod
     def error(message: str, *, code: str, kind: str = "server_error") -> bytes:
