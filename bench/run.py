@@ -256,8 +256,10 @@ def server_figures(raw: Mapping[str, Any]) -> Figures:
     if "remote_turn" in raw:
         remote = raw["remote_turn"]
         found["remote_turn_ratio"] = remote["remote_turn_ratio"]
+        found["remote_turn_httpx_ratio"] = remote["remote_turn_httpx_ratio"]
         found["remote_turn_us"] = remote["remote_turn_us"]
         found["remote_bare_client_us"] = remote["bare_client_us"]
+        found["remote_bare_httpx_us"] = remote["bare_httpx_us"]
     return found
 
 
@@ -389,6 +391,8 @@ ROWS: tuple[tuple[str, Callable[[Figures], float | None], str], ...] = (
             ("remote handoff turn (us)", "remote_turn_us", "{:.0f}"),
             ("bare client, served agent (us)", "remote_bare_client_us", "{:.0f}"),
             ("remote turn / bare client", "remote_turn_ratio", "{:.3f}"),
+            ("bare httpx POST, served agent (us)", "remote_bare_httpx_us", "{:.0f}"),
+            ("remote turn / bare httpx POST", "remote_turn_httpx_ratio", "{:.3f}"),
         )
     ),
 )

@@ -200,7 +200,13 @@ SERVER_RAW = {
         "loop": "asyncio",
         "http": "h11",
     },
-    "remote_turn": {"remote_turn_ratio": 1.1, "remote_turn_us": 2200.0, "bare_client_us": 2000.0},
+    "remote_turn": {
+        "remote_turn_ratio": 1.1,
+        "remote_turn_httpx_ratio": 1.3,
+        "remote_turn_us": 2200.0,
+        "bare_client_us": 2000.0,
+        "bare_httpx_us": 1700.0,
+    },
 }
 
 
@@ -402,6 +408,7 @@ async def test_remote_turn_workload(servers: ModuleType) -> None:
     result = await servers.remote_turn(**TINY)
     assert result["workload"] == "remote_turn" and result["messages_sent"] >= 2
     positive(result, "remote_turn_ratio", "remote_turn_us", "bare_client_us")
+    positive(result, "remote_turn_httpx_ratio", "bare_httpx_us")
 
 
 def test_the_fake_llm_runs_in_its_own_process(load: ModuleType) -> None:
