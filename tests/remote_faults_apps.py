@@ -33,6 +33,7 @@ __all__ = [
     "html",
     "malformed_json",
     "never_answers",
+    "redirect",
     "sse",
     "status",
     "text_chunk",
@@ -107,26 +108,28 @@ def never_answers(patience: float = 60.0) -> Behaviour:
 
 
 class Trickle:
-    """Status 200 announcing a 100 kB body, then one byte every ``interval`` seconds: every
-    read gets data long before any per-read timeout, so only a total deadline ends it.
-    ``sent`` counts the bytes sent so far."""
+    """Status 200 announcing a 100 kB JSON body, then one byte every ``interval`` seconds:
+    every read gets data long before any per-read timeout, so only a total deadline ends it.
+    ``stream=True``: an event stream that sends only ``: keep-alive`` comments, each as
+    often. ``sent`` counts the pieces sent so far."""
 
-    def __init__(self, interval: float = 0.2) -> None:
+    def __init__(self, interval: float = 0.2, *, stream: bool = False) -> None:
         self.interval = interval
+        self.stream = stream
         self.sent = 0
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"100000")],
-            }
-        )
+        if self.stream:
+            headers = [(b"content-type", b"text/event-stream")]
+            drip = b": keep-alive\n\n"
+        else:
+            headers = [(b"content-type", b"application/json"), (b"content-length", b"100000")]
+            drip = b" "
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         gone = asyncio.create_task(_hang_up(receive))
         try:
             while not gone.done():
-                await send({"type": "http.response.body", "body": b" ", "more_body": True})
+                await send({"type": "http.response.body", "body": drip, "more_body": True})
                 self.sent += 1
                 # the injected fault: the remote is this slow on purpose
                 await asyncio.wait({gone}, timeout=self.interval)
@@ -134,6 +137,11 @@ class Trickle:
             gone.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gone
+
+
+def redirect(location: str) -> Behaviour:
+    """A 307 to ``location``, as a hijacked or misconfigured remote might send."""
+    return Response(status_code=307, headers={"location": location})
 
 
 def text_chunk(agent: str, piece: str) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from tests.remote_faults_apps import (
     html,
     malformed_json,
     never_answers,
+    redirect,
     sse,
     status,
     text_chunk,
@@ -445,18 +446,23 @@ async def test_a_remote_session_owner_failing_later_keeps_the_conversation(
 # --- a stream cut mid-way ------------------------------------------------------------------
 
 
+FAILED_RUN = {"error": {"message": SECRET_BODY, "type": "server_error", "code": "run_failed"}}
+
+
 @pytest.mark.parametrize(
-    ("cut", "problem"),
+    ("cut", "last", "problem"),
     [
-        ("no-done", "cut its stream mid-answer (no [DONE])"),
-        ("dropped", "cut its stream mid-answer (RemoteProtocolError)"),
+        ("no-done", [], "cut its stream mid-answer (no [DONE])"),
+        ("dropped", [], "cut its stream mid-answer (RemoteProtocolError)"),
+        ("no-done", [FAILED_RUN], "failed mid-stream (run_failed)"),
     ],
+    ids=["no-done", "dropped", "error-chunk"],
 )
 @pytest.mark.parametrize("level", ["client", "handoff"])
 async def test_a_stream_cut_mid_way_fails_after_what_it_streamed(
-    faults: Faults, level: str, cut: str, problem: str
+    faults: Faults, level: str, cut: str, last: list[dict[str, Any]], problem: str
 ) -> None:
-    pieces = [text_chunk("expert", "Your parcel "), text_chunk("expert", "is in ")]
+    pieces = [text_chunk("expert", "Your parcel "), text_chunk("expert", "is in "), *last]
     cutting = Script(sse(pieces, cut=cut))  # type: ignore[arg-type]
     remote = faults.remote(cutting)
 
@@ -467,6 +473,34 @@ async def test_a_stream_cut_mid_way_fails_after_what_it_streamed(
     if level == "handoff":
         assert outcome.withdrawn == ["expert"]  # what the user saw of it is taken back
     assert len(cutting.requests) == 1 and faults.sleeps == []  # begun: never retried
+
+
+@pytest.mark.parametrize("level", ["client", "handoff"])
+async def test_a_stream_of_keep_alives_cannot_stretch_the_total_deadline(
+    faults: Faults, level: str
+) -> None:
+    dripping = Trickle(0.2, stream=True)
+    remote = faults.remote(Script(dripping))
+
+    outcome = await faults.ask(level, remote, stream=True)
+
+    outcome.failed(RemoteTimeoutError, f"timed out after {DEADLINE:g}s")
+    assert dripping.sent >= 2  # something came every 0.2 s, never a word of the answer
+    assert [agent for agent, _ in outcome.streamed if agent == remote.name] == []
+
+
+# --- the remote sends the caller elsewhere -------------------------------------------------
+
+
+async def test_a_redirect_is_not_followed_with_the_key(faults: Faults, level: str) -> None:
+    elsewhere = Script(answer("Elsewhere: hello."))
+    target = faults.server.url_for(elsewhere, "collector") + "/chat/completions"
+    remote = faults.remote(Script(redirect(target)))
+
+    outcome = await faults.ask(level, remote)
+
+    outcome.failed(RemoteStatusError, "refused the request: HTTP 307")
+    assert elsewhere.requests == []  # neither the conversation nor the key went there
 
 
 # --- the remote refuses the caller: the real server ----------------------------------------
