@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Literal, Self
 
@@ -26,6 +27,7 @@ __all__ = [
     "SECRET_BODY",
     "Behaviour",
     "FaultServer",
+    "Gate",
     "Replayer",
     "Script",
     "Trickle",
@@ -137,6 +139,43 @@ class Trickle:
             gone.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gone
+
+
+class Gate:
+    """Holds every request until ``release()`` (called from any thread), then answers with
+    ``then``; ``arrived`` is set once a request is held. A caller that hangs up while held
+    ends its request."""
+
+    def __init__(self, then: Behaviour) -> None:
+        self.then = then
+        self.arrived = threading.Event()
+        self._released = False
+        self._opened: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            self._released = True
+            if self._loop is not None and self._opened is not None:
+                self._loop.call_soon_threadsafe(self._opened.set)
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        with self._lock:
+            if self._opened is None:
+                self._loop, self._opened = asyncio.get_running_loop(), asyncio.Event()
+            if self._released:
+                self._opened.set()
+            opened = self._opened
+        self.arrived.set()
+        gone = asyncio.create_task(_hang_up(receive))
+        waiting = asyncio.create_task(opened.wait())
+        await asyncio.wait({gone, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (gone, waiting):
+            task.cancel()
+        await asyncio.gather(gone, waiting, return_exceptions=True)
+        if opened.is_set():
+            await self.then(scope, receive, send)
 
 
 def redirect(location: str) -> Behaviour:

@@ -23,6 +23,7 @@ slept) and the breaker reads an injectable clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import uuid
@@ -35,6 +36,7 @@ import pytest
 from tests.remote_faults_apps import (
     SECRET_BODY,
     FaultServer,
+    Gate,
     Replayer,
     Script,
     Trickle,
@@ -393,6 +395,38 @@ async def test_the_breaker_opens_then_half_opens_and_closes(faults: Faults, leve
     faults.now += 30
     (await faults.ask(level, remote)).answered("Expert: recovered.")
     assert len(flaky.requests) == 8
+    assert faults.client.breaker_state(remote) == "closed"
+
+
+async def test_a_half_open_breaker_lets_one_trial_through_at_a_time(faults: Faults) -> None:
+    gate = Gate(answer("Expert: recovered."))
+    flaky = Script(*[status(503)] * 6, gate)
+    remote = faults.remote(flaky)
+    for _ in range(2):
+        (await faults.ask("client", remote)).failed(RemoteStatusError, "is unavailable: HTTP 503")
+    faults.now += 30  # the cool-down is over: the next call is the trial
+
+    # A trial abandoned by its caller (cancelled while the remote holds it) frees the slot.
+    abandoned = asyncio.create_task(faults.ask("client", remote))
+    assert await asyncio.to_thread(gate.arrived.wait, BOUND)
+    abandoned.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await abandoned
+    assert faults.client.breaker_state(remote) == "half-open"
+
+    # While a trial is in flight, other calls fail at once without reaching the remote.
+    gate.arrived.clear()
+    trial = asyncio.create_task(faults.ask("client", remote))
+    assert await asyncio.to_thread(gate.arrived.wait, BOUND)
+    concurrent = await faults.ask("client", remote)
+    concurrent.failed(
+        CircuitOpenError,
+        "is not called: circuit open after 2 failures in a row (a trial call is in flight)",
+    )
+    assert len(flaky.requests) == 8
+
+    gate.release()
+    (await trial).answered("Expert: recovered.")
     assert faults.client.breaker_state(remote) == "closed"
 
 
