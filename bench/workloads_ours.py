@@ -185,40 +185,61 @@ def import_time(rounds: int = 7) -> dict[str, Any]:
     return {"workload": "import", **cold_import("import webagents", rounds)}
 
 
-async def http(url: str | None = None, rounds: int = 15, round_s: float = 0.05) -> dict[str, Any]:
-    """(f) one agent turn over real HTTP (``OpenAIModel``) against the bare ``openai`` client
-    sending the same request to the same server. Without ``url``, starts a FakeOpenAIServer."""
+HTTP_MODEL = "fake-model"
+HTTP_MESSAGES: Any = [
+    {"role": "system", "content": INSTRUCTIONS},
+    {"role": "user", "content": QUESTION},
+]
+
+
+def _http_pair(base_url: str) -> tuple[BaseAgent, Any, Callable[[], Awaitable[Any]]]:
+    """An agent on ``OpenAIModel`` and a bare ``openai`` client (with its call) at
+    ``base_url``, meant to send the same request."""
     import openai
 
     from webagents.models import OpenAIModel
+
+    client = openai.AsyncOpenAI(api_key="test", base_url=base_url)
+    model = OpenAIModel(HTTP_MODEL, api_key="test", base_url=base_url)
+    agent = BaseAgent(_names(1)[0], INSTRUCTIONS, model=model)
+
+    async def bare() -> Any:
+        return await client.chat.completions.create(model=HTTP_MODEL, messages=HTTP_MESSAGES)
+
+    return agent, client, bare
+
+
+async def _check_same_request() -> None:
+    """The agent sends exactly the bare client's request (checked on a FakeOpenAIServer of
+    this process, whose request log the separate fake LLM's process does not share)."""
     from webagents.testing import FakeOpenAIServer
 
+    with FakeOpenAIServer() as server:
+        agent, client, bare = _http_pair(server.url)
+        try:
+            completion = await bare()
+            result = await agent.run(QUESTION)
+        finally:
+            await agent.close()
+            await client.close()
+    if result.content != completion.choices[0].message.content:
+        raise AssertionError(f"agent said {result.content!r}, bare client {completion!r}")
+    sent = server.requests[-2:]
+    if sent[0] != sent[1]:
+        raise AssertionError(f"the agent's request differs from the bare one: {sent}")
+
+
+async def http(url: str | None = None, rounds: int = 15, round_s: float = 0.05) -> dict[str, Any]:
+    """(f) one agent turn over real HTTP (``OpenAIModel``) against the bare ``openai`` client
+    sending the same request to the same server: ``url`` (``bench/run.py`` passes the fake
+    LLM it runs in a process of its own), else a FakeOpenAIServer started here."""
+    from webagents.testing import FakeOpenAIServer
+
+    await _check_same_request()
     server = FakeOpenAIServer().start() if url is None else None
-    base_url = server.url if server is not None else url
-    model_name = "fake-model"
-    client = openai.AsyncOpenAI(api_key="test", base_url=base_url)
-    agent = BaseAgent(
-        _names(1)[0],
-        INSTRUCTIONS,
-        model=OpenAIModel(model_name, api_key="test", base_url=base_url),
-    )
-    messages: Any = [
-        {"role": "system", "content": INSTRUCTIONS},
-        {"role": "user", "content": QUESTION},
-    ]
-
-    async def bare() -> object:
-        return await client.chat.completions.create(model=model_name, messages=messages)
-
+    agent, client, bare = _http_pair(server.url if server is not None else str(url))
     try:
-        completion = await bare()
-        result = await agent.run(QUESTION)
-        if result.content != completion.choices[0].message.content:
-            raise AssertionError(f"agent said {result.content!r}, bare client {completion!r}")
-        if server is not None:
-            sent = server.requests[-2:]
-            if sent[0] != sent[1]:
-                raise AssertionError(f"the agent's request differs from the bare one: {sent}")
+        await bare()
         samples = await measure(
             {"bare": bare, "agent": lambda: agent.run(QUESTION)}, rounds=rounds, round_s=round_s
         )

@@ -411,11 +411,16 @@ async def test_remote_turn_workload(servers: ModuleType) -> None:
     positive(result, "remote_turn_httpx_ratio", "bare_httpx_us")
 
 
-def test_the_fake_llm_runs_in_its_own_process(load: ModuleType) -> None:
+async def test_the_http_workload_runs_against_the_fake_llm_process(
+    ours: ModuleType, load: ModuleType
+) -> None:
     with load.Served(BENCH / "fake_llm.py") as fake_llm:
+        result = await ours.http(url=fake_llm.url, **TINY)
         request = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-        answer = httpx.post(f"{fake_llm.url}/chat/completions", json=request).json()
+        async with httpx.AsyncClient() as client:
+            answer = (await client.post(f"{fake_llm.url}/chat/completions", json=request)).json()
         assert fake_llm.process is not None and fake_llm.process.poll() is None
+    positive(result, "http_overhead_ratio", "agent_turn_us", "bare_client_us")
     assert answer["choices"][0]["message"]["content"] == "echo: hi"
     assert fake_llm.process is None  # stopped on leaving
 
