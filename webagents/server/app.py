@@ -1,9 +1,7 @@
 """``create_app``: a FastAPI app serving agents over the OpenAI Chat Completions API.
 
 Routes: ``GET /health``, ``GET /agents`` (cards), ``GET /agents/{name}`` (one card) and
-``POST /agents/{name}/chat/completions``. The chat route takes the raw request and answers
-with ready bytes (no dependency injection, no response model), so the server's own cost stays
-small next to the run's.
+``POST /agents/{name}/chat/completions`` (``webagents.server.chat``).
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -21,24 +18,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from webagents.agents.runner import Run
-from webagents.errors import InvalidRequestError
-from webagents.server.auth import (
-    USER_SCOPE_KEY,
-    BearerAuth,
-    load_api_keys,
-    load_signing,
-    verify_signature,
-)
-from webagents.server.errors import ApiError, install_error_handlers
-from webagents.server.runs import ClientGone, SSEResponse, answer, read_body
+from webagents.server.auth import BearerAuth, load_api_keys, load_signing
+from webagents.server.chat import ChatRoute, ServerState, agent_not_found, shutting_down
+from webagents.server.errors import install_error_handlers
 from webagents.server.stores import assign_stores
 from webagents.server.targets import agent_path, served_agents
-from webagents.server.wire import RequestBody, parse_chat_request
+from webagents.server.wire import RequestBody
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
-    from webagents.agents.network import AgentNetwork
     from webagents.remote.signing import SignatureVerifier
     from webagents.sessions.base import SessionStore
 
@@ -48,18 +36,7 @@ logger = logging.getLogger("webagents.server")
 
 _JSON = "application/json"
 _HEALTH = b'{"status":"ok"}'
-_MAX_SESSION_ID = 256
 _CHAT_PATH = "/agents/{name}/chat/completions"
-
-
-@dataclass(slots=True)
-class _State:
-    """What the routes share: whether the server is shutting down, and the runs in flight."""
-
-    closing: bool = False
-    running: int = 0
-    networks: list[AgentNetwork] = field(default_factory=list)
-    stores: list[SessionStore[Any]] = field(default_factory=list)
 
 
 def create_app(
@@ -101,11 +78,9 @@ def create_app(
     served = served_agents(target)
     keys = load_api_keys(api_keys)
     verifier = load_signing(signing_keys)
-    state = _State(networks=served.networks)
+    state = ServerState(networks=served.networks)
     state.stores = assign_stores(served.agents.values(), sessions)
     agents = served.agents
-    limit = max_body_bytes
-    most = max_concurrent_runs
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -121,18 +96,13 @@ def create_app(
     def find(name: str) -> BaseAgent:
         agent = agents.get(name)
         if agent is None:
-            raise ApiError(
-                404,
-                f"no agent {name!r} is served here; GET /agents lists them",
-                code="agent_not_found",
-                param="name",
-            )
+            raise agent_not_found(name)
         return agent
 
     @app.get("/health")
     async def health() -> Response:
         if state.closing:
-            raise _shutting_down()
+            raise shutting_down()
         return Response(_HEALTH, media_type=_JSON)
 
     @app.get("/agents")
@@ -146,52 +116,17 @@ def create_app(
         card = _card(name, find(name), str(request.base_url).rstrip("/"))
         return Response(json.dumps(card, default=str).encode(), media_type=_JSON)
 
-    async def chat_completions(request: Request) -> Response:
-        agent = find(request.path_params["name"])
-        if state.closing:
-            raise _shutting_down()
-        scope = request.scope
-        try:
-            body = await read_body(request.receive, limit, request.headers.get("content-length"))
-        except ClientGone:
-            return Response(status_code=204)  # nobody to send it to
-        if verifier is not None:
-            verify_signature(verifier, scope, request.headers, body)
-        chat = parse_chat_request(body)
-        session_id = _session_id(request.headers.get("x-session-id"))
-        try:
-            run = Run.create(
-                agent,
-                chat.messages,
-                session_id,
-                scope.get(USER_SCOPE_KEY),
-                None,
-                "all",
-                streaming=chat.stream,
-            )
-        except InvalidRequestError as error:
-            raise ApiError(400, str(error), code="invalid_request") from None
-        if most is not None and state.running >= most:
-            raise ApiError(
-                429,
-                f"agent server busy: {most} runs in flight; retry shortly",
-                code="too_many_runs",
-                headers={"Retry-After": "1"},
-            )
-        state.running += 1
-        if chat.stream:
-            return _Counted(SSEResponse(run, agent.name, chat.include_usage), state)
-        try:
-            return await answer(run, request.receive, agent.name)
-        except ClientGone:
-            return Response(status_code=204)
-        finally:
-            state.running -= 1
-
     # The chat route is a plain Starlette route, matched first: FastAPI's request handling
     # (dependency solving, exit stacks) cost more than the rest of a quick run. A route that
     # never runs documents it in the OpenAPI schema.
-    app.router.routes.insert(0, Route(_CHAT_PATH, chat_completions, methods=["POST"]))
+    chat = ChatRoute(
+        agents,
+        state,
+        max_body_bytes=max_body_bytes,
+        max_concurrent_runs=max_concurrent_runs,
+        verifier=verifier,
+    )
+    app.router.routes.insert(0, Route(_CHAT_PATH, chat, methods=["POST"]))
     app.add_api_route(
         _CHAT_PATH,
         _documented_only,
@@ -205,43 +140,6 @@ def create_app(
 
 async def _documented_only(name: str) -> None:
     raise AssertionError("the Starlette route above answers this path")  # pragma: no cover
-
-
-class _Counted(Response):
-    """A streamed response, counted as a run in flight until it ends."""
-
-    def __init__(self, inner: SSEResponse, state: _State) -> None:
-        self.inner = inner
-        self.state = state
-        self.background = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        try:
-            await self.inner(scope, receive, send)
-        finally:
-            self.state.running -= 1
-
-
-def _session_id(header: str | None) -> str | None:
-    if header is None:
-        return None
-    if not header or len(header) > _MAX_SESSION_ID or not header.isprintable():
-        raise ApiError(
-            400,
-            f"X-Session-Id must be 1 to {_MAX_SESSION_ID} printable characters",
-            code="invalid_session_id",
-            param="X-Session-Id",
-        )
-    return header
-
-
-def _shutting_down() -> ApiError:
-    return ApiError(
-        503,
-        "the agent server is shutting down; retry on another instance",
-        code="shutting_down",
-        headers={"Retry-After": "1"},
-    )
 
 
 def _card(name: str, agent: BaseAgent, base: str) -> dict[str, Any]:
@@ -282,7 +180,7 @@ def _request_schema() -> dict[str, Any]:
     return {"required": True, "content": {_JSON: {"schema": inline(schema)}}}
 
 
-async def _close(state: _State) -> None:
+async def _close(state: ServerState) -> None:
     """Shutdown: the served agents' networks (agents, models, skills, remote connections),
     then the stores the app opened; a failure is logged and the rest still closes."""
     for network in state.networks:

@@ -10,6 +10,7 @@ agent's own settings apply). ``tools``/``functions`` are refused: the agent uses
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired
@@ -220,6 +221,18 @@ _STREAMED_EVENTS = frozenset(
     }
 )
 _DROPPED_FIELDS = ("run_id", "timestamp")
+_EVENT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _fields(kind: type) -> tuple[str, ...]:
+    """An event class's fields as a stream shows them: ``event.to_dict()`` without the run id
+    and timestamp, read directly (``asdict`` deep-copies, the costliest step of a chunk)."""
+    names = _EVENT_FIELDS.get(kind)
+    if names is None:
+        names = _EVENT_FIELDS[kind] = tuple(
+            f.name for f in dataclasses.fields(kind) if f.name not in _DROPPED_FIELDS
+        )
+    return names
 
 
 class ChunkWriter:
@@ -247,9 +260,9 @@ class ChunkWriter:
         """The chunk announcing ``event``, or None for an event a stream does not carry."""
         if event.type not in _STREAMED_EVENTS:
             return None
-        data = event.to_dict()
-        for field in _DROPPED_FIELDS:
-            data.pop(field, None)
+        data = {"type": event.type}
+        for name in _fields(type(event)):
+            data[name] = getattr(event, name)
         return (
             f'{self._head}"choices":[{{"index":0,"delta":{{}},"finish_reason":null}}],'
             f'"webagents":{{"event":{json.dumps(data, separators=_COMPACT)}}}}}\n\n'

@@ -1,0 +1,162 @@
+"""``POST /agents/{name}/chat/completions``: a plain ASGI endpoint (no Request object, no
+dependency injection), since its own cost is what a quick run's request costs beyond the
+run itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from webagents.agents.runner import Run
+from webagents.errors import InvalidRequestError
+from webagents.server.auth import USER_SCOPE_KEY, verify_signature
+from webagents.server.errors import ApiError
+from webagents.server.runs import ClientGone, SSEResponse, answer, read_body
+from webagents.server.wire import parse_chat_request
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+    from webagents.agents.agent import BaseAgent
+    from webagents.agents.network import AgentNetwork
+    from webagents.remote.signing import SignatureVerifier
+    from webagents.sessions.base import SessionStore
+
+__all__ = ["ChatRoute", "ServerState", "agent_not_found", "shutting_down"]
+
+_MAX_SESSION_ID = 256
+
+
+@dataclass(slots=True)
+class ServerState:
+    """What the routes share: whether the server is shutting down, the runs in flight, and
+    what shutdown closes."""
+
+    closing: bool = False
+    running: int = 0
+    networks: list[AgentNetwork] = field(default_factory=list)
+    stores: list[SessionStore[Any]] = field(default_factory=list)
+
+
+class ChatRoute:
+    """The chat endpoint of every served agent."""
+
+    def __init__(
+        self,
+        agents: Mapping[str, BaseAgent],
+        state: ServerState,
+        *,
+        max_body_bytes: int,
+        max_concurrent_runs: int | None,
+        verifier: SignatureVerifier | None,
+    ) -> None:
+        self.agents = agents
+        self.state = state
+        self.limit = max_body_bytes
+        self.most = max_concurrent_runs
+        self.verifier = verifier
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self.respond(scope, receive)
+        except ApiError as error:
+            response = error.response()
+        except ClientGone:
+            return  # nobody to answer
+        await response(scope, receive, send)
+
+    async def respond(self, scope: Scope, receive: Receive) -> Response:
+        name = scope["path_params"]["name"]
+        agent = self.agents.get(name)
+        if agent is None:
+            raise agent_not_found(name)
+        state = self.state
+        if state.closing:
+            raise shutting_down()
+        declared = session_header = None
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                declared = value.decode("latin-1")
+            elif key == b"x-session-id":
+                session_header = value.decode("latin-1")
+        body = await read_body(receive, self.limit, declared)
+        if self.verifier is not None:
+            verify_signature(self.verifier, scope, Headers(scope=scope), body)
+        chat = parse_chat_request(body)
+        session_id = _session_id(session_header)
+        try:
+            run = Run.create(
+                agent,
+                chat.messages,
+                session_id,
+                scope.get(USER_SCOPE_KEY),
+                None,
+                "all",
+                streaming=chat.stream,
+            )
+        except InvalidRequestError as error:
+            raise ApiError(400, str(error), code="invalid_request") from None
+        if self.most is not None and state.running >= self.most:
+            raise ApiError(
+                429,
+                f"agent server busy: {self.most} runs in flight; retry shortly",
+                code="too_many_runs",
+                headers={"Retry-After": "1"},
+            )
+        state.running += 1
+        if chat.stream:
+            return _Counted(SSEResponse(run, agent.name, chat.include_usage), state)
+        try:
+            return await answer(run, receive, agent.name)
+        finally:
+            state.running -= 1
+
+
+class _Counted(Response):
+    """A streamed response, counted as a run in flight until it ends."""
+
+    def __init__(self, inner: SSEResponse, state: ServerState) -> None:
+        self.inner = inner
+        self.state = state
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.inner(scope, receive, send)
+        finally:
+            self.state.running -= 1
+
+
+def _session_id(header: str | None) -> str | None:
+    if header is None:
+        return None
+    if not header or len(header) > _MAX_SESSION_ID or not header.isprintable():
+        raise ApiError(
+            400,
+            f"X-Session-Id must be 1 to {_MAX_SESSION_ID} printable characters",
+            code="invalid_session_id",
+            param="X-Session-Id",
+        )
+    return header
+
+
+def agent_not_found(name: str) -> ApiError:
+    return ApiError(
+        404,
+        f"no agent {name!r} is served here; GET /agents lists them",
+        code="agent_not_found",
+        param="name",
+    )
+
+
+def shutting_down() -> ApiError:
+    return ApiError(
+        503,
+        "the agent server is shutting down; retry on another instance",
+        code="shutting_down",
+        headers={"Retry-After": "1"},
+    )
