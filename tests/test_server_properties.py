@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -309,27 +310,82 @@ async def test_any_authorization(
         assert response.headers["www-authenticate"] == "Bearer"
 
 
-signature_headers = st.fixed_dictionaries(
+def _near_now(offset: int) -> str:
+    return str(int(time.time()) + offset)
+
+
+# A genuine signature with some of its headers replaced or dropped: the changes reach every
+# check (format, window, nonce, the signature itself), not only the first.
+tampered_headers = st.fixed_dictionaries(
     {},
     optional={
-        SIGNATURE_HEADER: st.sampled_from(["v1=", "v2=ab", "v1=" + "0" * 64]) | latin1_text,
-        TIMESTAMP_HEADER: st.integers().map(str) | latin1_text,
+        # Non-ASCII signatures are left to the xfail regression test below until fixed.
+        SIGNATURE_HEADER: st.sampled_from(["v1=", "v2=ab", "v1=" + "0" * 64])
+        | st.text(st.characters(max_codepoint=0x7F), max_size=80)
+        | st.text(st.characters(max_codepoint=0x7F), max_size=70).map("v1=".__add__),
+        TIMESTAMP_HEADER: st.integers(-400, 400).map(_near_now) | latin1_text,
         NONCE_HEADER: latin1_text,
     },
 )
+dropped_headers = st.sets(st.sampled_from([SIGNATURE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER]))
 
 
 @PROPERTIES
-@given(headers=signature_headers, body=conversations)
+@given(tamper=tampered_headers, drop=dropped_headers, body=conversations)
 async def test_any_signature_headers(
-    signed: httpx.AsyncClient, headers: dict[str, str], body: dict[str, Any]
+    signed: httpx.AsyncClient, tamper: dict[str, str], drop: set[str], body: dict[str, Any]
 ) -> None:
     content = encoded(body)
+    genuine = sign_request(SIGNING_KEY, "POST", CHAT, content)
+    headers = {name: value for name, value in {**genuine, **tamper}.items() if name not in drop}
     sent = {name: value.encode("latin-1") for name, value in headers.items()}
     response = await signed.post(CHAT, content=content, headers=sent)
     well_behaved(response)
-    assert response.status_code == 401
+    if headers != genuine:
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "invalid_signature"
+
+
+@PROPERTIES
+@given(
+    declared=st.text(st.sampled_from("0123456789 +-x"), max_size=8)
+    # Non-ASCII digits ("²") are left to the xfail regression test below until fixed.
+    | latin1_text.filter(lambda value: not (value.isdigit() and not value.isascii()))
+)
+async def test_any_declared_content_length(small: httpx.AsyncClient, declared: str) -> None:
+    # Under uvicorn the HTTP parser refuses a bad Content-Length before the app runs; other
+    # ASGI servers may pass it on, so the app must cope with any value itself.
+    body = encoded(HELLO)
+    headers = {"content-length": declared.encode("latin-1")}
+    response = await small.post(CHAT, content=body, headers=headers)
+    well_behaved(response)
+
+
+# regressions -------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="webagents/remote/signing.py SignatureVerifier.verify: hmac.compare_digest raises "
+    "TypeError for a non-ASCII signature header, so the server answers 500 text/plain",
+)
+async def test_a_non_ascii_signature_is_refused_with_401(signed: httpx.AsyncClient) -> None:
+    content = encoded(HELLO)
+    headers = {**sign_request(SIGNING_KEY, "POST", CHAT, content), SIGNATURE_HEADER: "v1=\xe9"}
+    sent = {name: value.encode("latin-1") for name, value in headers.items()}
+    response = await signed.post(CHAT, content=content, headers=sent)
+    well_behaved(response)
     assert response.json()["error"]["code"] == "invalid_signature"
-    # The same body, signed, passes: the refusal was the headers' doing.
-    genuine = sign_request(SIGNING_KEY, "POST", CHAT, content)
-    well_behaved(await signed.post(CHAT, content=content, headers=genuine))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="webagents/server/runs.py read_body: str.isdigit() accepts '\u00b2', then int() "
+    "raises ValueError, so Content-Length: \xb2 (from an ASGI server that passes it on) "
+    "is a 500",
+)
+async def test_a_non_ascii_digit_content_length_is_not_a_500(small: httpx.AsyncClient) -> None:
+    response = await small.post(CHAT, content=encoded(HELLO), headers={"content-length": b"\xb2"})
+    well_behaved(response)
