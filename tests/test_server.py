@@ -313,6 +313,30 @@ def test_unknown_routes_and_methods_are_openai_shaped(served: ServedApp) -> None
     assert unknown.status_code == 404 and error_of(unknown)["code"] == "agent_not_found"
 
 
+def test_fastapi_validation_errors_are_openai_shaped(desk: BaseAgent) -> None:
+    app = create_app([desk])
+
+    @app.get("/probe")
+    async def probe(count: int) -> dict[str, int]:  # a route FastAPI validates itself
+        return {"count": count}
+
+    with ServedApp(app) as served:
+        response = httpx.get(f"{served.url}/probe", params={"count": "many"})
+    assert response.status_code == 422
+    error = error_of(response)
+    assert (error["code"], error["param"]) == ("invalid_value", "query.count")
+    assert error["message"].startswith("query.count: ")
+
+
+def test_the_openapi_schema_documents_the_chat_request(served: ServedApp) -> None:
+    schema = httpx.get(f"{served.url}/openapi.json").json()
+    chat = schema["paths"]["/agents/{name}/chat/completions"]["post"]
+    body = chat["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["messages"]
+    assert "$defs" not in json.dumps(body)  # definitions inlined: the document stands alone
+    assert set(schema["paths"]) >= {"/health", "/agents", "/agents/{name}"}
+
+
 def test_bad_session_id_header(served: ServedApp) -> None:
     response = httpx.post(
         chat_url(served, "desk"), json={"messages": HI}, headers={"X-Session-Id": "x" * 300}

@@ -172,7 +172,8 @@ def _request_schema() -> dict[str, Any]:
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.startswith("#/$defs/"):
                 return inline(definitions[ref.removeprefix("#/$defs/")])
-            return {key: inline(value) for key, value in node.items()}
+            # a discriminator maps to definitions no longer there; the roles' consts suffice
+            return {key: inline(value) for key, value in node.items() if key != "discriminator"}
         if isinstance(node, list):
             return [inline(item) for item in node]
         return node
