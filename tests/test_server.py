@@ -364,6 +364,18 @@ def test_body_limit_declared_and_chunked(desk: BaseAgent) -> None:
         assert fits.status_code == 200
 
 
+async def test_a_content_length_of_non_ascii_digits_is_not_a_500(desk: BaseAgent) -> None:
+    # uvicorn refuses such a header itself; another ASGI server may pass it on
+    transport = httpx.ASGITransport(app=create_app([desk]))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as asgi:
+        response = await asgi.post(
+            "/agents/desk/chat/completions",
+            content=json.dumps({"messages": HI}).encode(),
+            headers={"content-length": b"\xb2"},  # "²"
+        )
+    assert response.status_code == 200
+
+
 def test_a_failed_run_is_a_500_without_traceback(caplog: pytest.LogCaptureFixture) -> None:
     def broken(request: dict[str, Any]) -> Any:
         raise RuntimeError("db password is hunter2")

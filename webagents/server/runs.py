@@ -47,7 +47,9 @@ async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes
         f"shorter conversation (with X-Session-Id, only the new messages)",
         code="body_too_large",
     )
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    # isdigit() alone accepts "²", which int() refuses; an unusable length is ignored here
+    # (the body is counted as it arrives either way).
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0
