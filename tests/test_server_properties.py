@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
 import webagents
@@ -110,7 +110,8 @@ def well_behaved(response: httpx.Response) -> None:
     refusal, a chat completion (or a finished chunk stream) for a success, a redirect only to
     the server itself."""
     body = response.text
-    event(f"HTTP {response.status_code}")  # pytest --hypothesis-show-statistics shows the mix
+    if currently_in_test_context():  # pytest --hypothesis-show-statistics shows the mix
+        event(f"HTTP {response.status_code}")
     assert response.status_code < 500, body
     for leak in LEAKS:
         assert leak not in body, body
@@ -258,7 +259,10 @@ async def test_any_conversation(server: httpx.AsyncClient, body: Any, session: s
 async def test_any_bytes_body(small: httpx.AsyncClient, body: bytes, content_type: str) -> None:
     response = await small.post(CHAT, content=body, headers={"content-type": content_type})
     well_behaved(response)
-    assert response.status_code == (413 if len(body) > LIMIT else 400)
+    if len(body) > LIMIT:
+        assert response.status_code == 413
+    else:  # bytes may happen to be JSON ('{"":""}'), even a request
+        assert response.status_code in (200, 400, 422)
 
 
 @PROPERTIES
@@ -349,8 +353,8 @@ async def test_any_signature_headers(
 @PROPERTIES
 @given(
     declared=st.text(st.sampled_from("0123456789 +-x"), max_size=8)
-    # Non-ASCII digits ("²") are left to the xfail regression test below until fixed.
-    | latin1_text.filter(lambda value: not (value.isdigit() and not value.isascii()))
+    | st.text(st.sampled_from("0123456789\u00b2\u00b3\u00b9"), min_size=1, max_size=4)
+    | latin1_text
 )
 async def test_any_declared_content_length(small: httpx.AsyncClient, declared: str) -> None:
     # Under uvicorn the HTTP parser refuses a bad Content-Length before the app runs; other
@@ -379,13 +383,8 @@ async def test_a_non_ascii_signature_is_refused_with_401(signed: httpx.AsyncClie
     assert response.json()["error"]["code"] == "invalid_signature"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="webagents/server/runs.py read_body: str.isdigit() accepts '\u00b2', then int() "
-    "raises ValueError, so Content-Length: \xb2 (from an ASGI server that passes it on) "
-    "is a 500",
-)
 async def test_a_non_ascii_digit_content_length_is_not_a_500(small: httpx.AsyncClient) -> None:
+    # "\xb2" is "²", which str.isdigit() accepts and int() refuses: once a 500.
     response = await small.post(CHAT, content=encoded(HELLO), headers={"content-length": b"\xb2"})
     well_behaved(response)
+    assert response.status_code == 200  # the body is counted as it arrives
