@@ -127,13 +127,32 @@ def well_behaved(response: httpx.Response) -> None:
         assert error["param"] is None or isinstance(error["param"], str)
     elif response.headers["content-type"].startswith("text/event-stream"):
         assert response.status_code == 200
-        assert body.endswith("data: [DONE]\n\n"), body
-        assert 'data: {"error"' not in body  # a run that failed mid-stream
+        chunks = sse_chunks(body)
+        assert chunks[-1] == "[DONE]", body
+        assert not [c for c in chunks[:-1] if "error" in c]  # a run that failed mid-stream
+        assert {c["object"] for c in chunks[:-1]} == {"chat.completion.chunk"}
     else:
         assert response.status_code == 200
         completion = response.json()
         assert completion["object"] == "chat.completion"
         assert isinstance(completion["choices"][0]["message"]["content"], str)
+
+
+def sse_chunks(body: str) -> list[Any]:
+    """Every ``data:`` event of a stream, each of which must be JSON (or ``[DONE]``)."""
+    assert body.endswith("\n\n"), body
+    events = body.removesuffix("\n\n").split("\n\n")
+    assert all(event.startswith("data: ") for event in events), body
+    data = [event.removeprefix("data: ") for event in events]
+    return [item if item == "[DONE]" else json.loads(item) for item in data]
+
+
+def streamed_text(chunks: list[Any]) -> str:
+    return "".join(
+        chunk["choices"][0]["delta"].get("content") or ""
+        for chunk in chunks[:-1]
+        if chunk["choices"]
+    )
 
 
 # strategies --------------------------------------------------------------------------------
@@ -249,6 +268,27 @@ async def test_any_conversation(server: httpx.AsyncClient, body: Any, session: s
     headers = {"x-session-id": session} if session else {}
     response = await server.post(CHAT, content=encoded(body), headers=headers)
     well_behaved(response)
+
+
+@PROPERTIES
+@given(body=conversations)
+async def test_a_streamed_answer_says_what_the_plain_one_says(
+    server: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    plain = await server.post(CHAT, content=encoded({**body, "stream": False}))
+    streamed = await server.post(CHAT, content=encoded({**body, "stream": True}))
+    well_behaved(plain)
+    well_behaved(streamed)
+    assert plain.status_code == streamed.status_code
+    if plain.status_code == 200:
+        content = plain.json()["choices"][0]["message"]["content"]
+        chunks = sse_chunks(streamed.text)
+        assert streamed_text(chunks) == content
+        [final] = [c for c in chunks[:-1] if c["choices"] and c["choices"][0]["finish_reason"]]
+        assert (final["choices"][0]["finish_reason"], final["webagents"]["agent"]) == (
+            "stop",
+            AGENT,
+        )
 
 
 @PROPERTIES
