@@ -433,3 +433,39 @@ def test_fallbacks_must_be_a_list_of_names() -> None:
     assert "fallbacks=['backup']" in str(one_name.value)
     remote = net.register_remote("y", "http://h/agents/y", fallbacks=["a", "b"])
     assert remote.fallbacks == ("a", "b")
+
+
+async def test_a_handoff_carries_the_remote_agents_own_key_and_nli_reaches_the_same_server() -> (
+    None
+):
+    served = AgentNetwork("keyed-server")
+    seen_users: list[str | None] = []
+
+    def answer(request: dict[str, Any]) -> Any:
+        return text("Keyed answer.")
+
+    class Who(Skill):
+        @hook("on_message")
+        def who(self, context: Context) -> None:
+            seen_users.append(context.peer_user_id)
+
+    scripted_agent("advisor", responder=answer, network=served, skills={"who": Who()})
+    with ServedApp(create_app(served, api_keys={"desk-key": "front-desk"})) as server:
+        url = f"{server.url}/agents/advisor"
+        register_remote("advisor", url, api_key="desk-key", timeout=30)
+        register_remote("keyless", url)
+        desk, _ = desk_for("advisor")
+        refused_desk, _ = scripted_agent(
+            "refused-desk", [transfer("keyless"), text("Myself.")], handoffs=["keyless"]
+        )
+
+        result = await desk.run("Question")
+        refused = await refused_desk.run("Question")
+        asked = await NLISkill().query_agent("advisor", "Question")
+
+    assert (result.content, result.agent) == ("Keyed answer.", "advisor")
+    assert (refused.content, refused.agent) == ("Myself.", "refused-desk")
+    [failed] = [e for e in refused.events if isinstance(e, HandoffFailed)]
+    assert failed.error.endswith("refused the request: HTTP 401")
+    assert (asked["response"], asked["agent"]) == ("Keyed answer.", "advisor")
+    assert seen_users == ["front-desk", "front-desk"]  # the key's user, on the remote side
