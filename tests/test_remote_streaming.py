@@ -367,12 +367,14 @@ async def test_the_deadline_covers_the_whole_stream(client: RemoteClient) -> Non
         return StreamingResponse(stalls(), media_type="text/event-stream")
 
     async with Expert(play) as expert:
-        remote = expert.agent(timeout=1.0)
+        remote = expert.agent(timeout=2.0)
         items, failure = await collect(client.stream(remote, HI))
 
-    assert items == [TextDelta(agent="finance-expert", text="Yes")]
+    # The first chunk is sent at once; on a very busy machine even it may miss the deadline.
+    assert items in ([TextDelta(agent="finance-expert", text="Yes")], [])
     assert isinstance(failure, RemoteTimeoutError) and failure.timed_out
-    assert str(failure) == f"agent 'finance-expert' at {remote.url} timed out after 1s"
+    assert str(failure) == f"agent 'finance-expert' at {remote.url} timed out after 2s"
+    assert len(expert.requests) == 1  # a timed-out stream is not retried
 
 
 async def _forever() -> None:
