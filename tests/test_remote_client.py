@@ -30,7 +30,7 @@ from webagents.remote import (
     RemoteTimeoutError,
     RemoteUnreachableError,
 )
-from webagents.testing import scripted_agent, text
+from webagents.testing import scripted_agent, text, transfer
 
 HI = [{"role": "user", "content": "hi"}]
 SECRET_BODY = "db password is SECRET-BODY"
@@ -661,3 +661,43 @@ async def test_a_stream_left_early_counts_as_no_failure(remote: Callable[..., Re
     assert server.client.breaker_state(REMOTE) == "half-open"  # the next call may try
     assert await server.chat() == "remote answer"
     assert server.client.breaker_state(REMOTE) == "closed"
+
+
+# --- against the webagents server, in-process ---------------------------------------------
+
+
+async def test_complete_and_stream_against_the_served_app_through_asgi_transport() -> None:
+    from webagents.server import create_app
+
+    served = AgentNetwork("served")
+    scripted_agent("tax", responder=lambda request: text("Deductible."), network=served)
+    scripted_agent(
+        "finance-expert",
+        responder=lambda request: transfer("tax"),
+        network=served,
+        handoffs=["tax"],
+    )
+    app = create_app(served)
+    client = RemoteClient(transport=httpx.ASGITransport(app=app))
+    expert = RemoteAgent(name="expert", url="http://served.test/agents/finance-expert")
+    try:
+        reply = await client.complete(expert, HI)
+        items = [item async for item in client.stream(expert, HI)]
+    finally:
+        await client.aclose()
+
+    assert (reply.content, reply.agent, reply.handoff_chain) == (
+        "Deductible.",
+        "expert/tax",
+        ("expert", "expert/tax"),
+    )
+    assert reply.usage.requests == 1 and reply.usage.total_tokens > 0
+    streamed = items[-1]
+    assert isinstance(streamed, RemoteReply)
+    assert (streamed.content, streamed.agent, streamed.handoff_chain) == (
+        reply.content,
+        reply.agent,
+        reply.handoff_chain,
+    )
+    said = [(i.agent, i.text) for i in items if isinstance(i, TextDelta)]
+    assert "".join(t for _, t in said) == "Deductible." and {a for a, _ in said} == {"expert/tax"}
