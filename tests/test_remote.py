@@ -469,3 +469,22 @@ async def test_a_handoff_carries_the_remote_agents_own_key_and_nli_reaches_the_s
     assert failed.error.endswith("refused the request: HTTP 401")
     assert (asked["response"], asked["agent"]) == ("Keyed answer.", "advisor")
     assert seen_users == ["front-desk", "front-desk"]  # the key's user, on the remote side
+
+
+async def test_a_fallback_that_fails_mid_stream_has_its_text_withdrawn_too() -> None:
+    with cutting_server(Cut(sse_text("backup", "Half", done=False))) as server:
+        register_remote("backup", f"{server.url}/agents/backup")
+        register_remote("finance-expert", closed_port_url(), fallbacks=["backup"])
+        desk, _ = desk_for("finance-expert", text("The desk answers."))
+
+        events = [e async for e in desk.run_streaming("Question")]
+
+    said = [(e.agent, e.text) for e in events if isinstance(e, TextDelta)]
+    assert said[0] == ("backup", "Half")
+    assert "".join(t for a, t in said[1:] if a == "desk") == "The desk answers."
+    assert [e.agent for e in events if isinstance(e, TextWithdrawn)] == [
+        "finance-expert",
+        "backup",
+    ]
+    [complete] = [e for e in events if isinstance(e, AgentCompleted)]
+    assert complete.agent == "desk"

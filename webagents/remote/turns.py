@@ -40,7 +40,7 @@ async def remote_turn(
     network = run.entry.network
     run.emit(AgentStarted, agent=remote.name)
     if run.streaming:
-        reply = await _restream(run, remote, messages)
+        reply = await _restream(run, remote, messages, chain_at)
     else:
         reply = await network.remote_client.complete(remote, messages, network=network)
     run.book.chain[chain_at:] = reply.handoff_chain
@@ -48,7 +48,9 @@ async def remote_turn(
     return reply
 
 
-async def _restream(run: Run, remote: RemoteAgent, messages: list[dict[str, Any]]) -> RemoteReply:
+async def _restream(
+    run: Run, remote: RemoteAgent, messages: list[dict[str, Any]], chain_at: int
+) -> RemoteReply:
     network = run.entry.network
     chain = run.book.chain
     reply: RemoteReply | None = None
@@ -58,6 +60,9 @@ async def _restream(run: Run, remote: RemoteAgent, messages: list[dict[str, Any]
             if isinstance(item, RemoteReply):
                 reply = item
             elif isinstance(item, TextDelta):
+                if item.agent not in chain[chain_at:]:
+                    # A fallback speaking: in the chain, so a failure withdraws its text.
+                    chain.append(item.agent)
                 run.emit(TextDelta, agent=item.agent, text=item.text)
             elif isinstance(item, AgentStarted) and item.agent == remote.name:
                 continue  # announced already
