@@ -359,4 +359,3 @@ async def _after_handoff(run: Run, source_step: Step, result: dict[str, Any]) ->
         run.emit(AgentCompleted, agent=source.name, content=answer)
         return Answered(answer)
     return CARRY_ON
-
