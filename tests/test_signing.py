@@ -79,6 +79,7 @@ def test_an_unsigned_request_is_refused_naming_the_headers(missing: str) -> None
     [
         (SIGNATURE_HEADER, "v2=abc", "format"),
         (SIGNATURE_HEADER, "v1=", "format"),
+        (SIGNATURE_HEADER, "v1=\xe9\xe9", "format"),
         (TIMESTAMP_HEADER, "yesterday", "whole number"),
         (NONCE_HEADER, "n" * 65, "longer"),
     ],

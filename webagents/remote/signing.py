@@ -124,7 +124,8 @@ class SignatureVerifier:
                 f"{TIMESTAMP_HEADER} and {NONCE_HEADER} headers"
             )
         version, _, signature = given.partition("=")
-        if version != _VERSION or not signature:
+        # compare_digest refuses non-ASCII text with a TypeError: such a value is malformed
+        if version != _VERSION or not signature or not signature.isascii():
             raise SignatureError(f"unknown signature format; expected {_VERSION}=<hex>")
         if len(nonce) > _MAX_NONCE:
             raise SignatureError(f"the nonce is longer than {_MAX_NONCE} characters")
