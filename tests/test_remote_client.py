@@ -6,6 +6,7 @@ its answer one byte at a time."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -245,10 +246,26 @@ async def test_the_request_is_an_openai_chat_request_with_the_bearer_key(
     await server.client.chat(REMOTE, HI, api_key="k-call")
 
     first, second = server.requests
-    assert str(first.url) == "http://ops:pw-42@remote.test/agents/billing/chat/completions?key=q-99"
+    # The URL's credentials never travel in the URL (httpx logs it): the bearer key wins.
+    assert str(first.url) == "http://remote.test/agents/billing/chat/completions?key=q-99"
     assert json.loads(first.content) == {"model": "billing", "messages": HI}
     assert first.headers["Authorization"] == "Bearer k-secret"
     assert second.headers["Authorization"] == "Bearer k-call"
+
+
+async def test_url_credentials_are_basic_auth_and_never_logged(
+    remote: Callable[..., Remote], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = remote()
+    keyless = RemoteAgent(name="billing", url=REMOTE.url)
+
+    with caplog.at_level(logging.DEBUG):
+        await server.client.chat(keyless, HI)
+
+    [sent] = server.requests
+    assert sent.headers["Authorization"] == "Basic " + base64.b64encode(b"ops:pw-42").decode()
+    assert str(sent.url) == "http://remote.test/agents/billing/chat/completions?key=q-99"
+    assert not [r for r in caplog.records if "pw-42" in r.getMessage()]
 
 
 # --- circuit breaker -------------------------------------------------------------------------

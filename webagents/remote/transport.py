@@ -67,6 +67,10 @@ async def open_chat(
     # Serialised here, so the bytes signed are the bytes sent.
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     url = httpx.URL(chat_endpoint(remote.url))
+    # Credentials leave the URL (httpx logs every request's URL) and travel as Basic auth,
+    # unless a bearer key takes their place.
+    basic = httpx.BasicAuth(url.username, url.password) if url.userinfo else None
+    url = url.copy_with(username=None, password=None) if url.userinfo else url
     headers = {"Content-Type": "application/json"}
     if stream:
         headers["Accept"] = "text/event-stream"
@@ -80,9 +84,7 @@ async def open_chat(
             response = await client.send(
                 request,
                 stream=True,
-                # The bearer key wins over credentials in the URL (which httpx would
-                # otherwise send as Basic auth in its place).
-                auth=_Bearer(call.api_key) if call.api_key else httpx.USE_CLIENT_DEFAULT,
+                auth=_Bearer(call.api_key) if call.api_key else basic or httpx.USE_CLIENT_DEFAULT,
             )
     except (TimeoutError, httpx.HTTPError) as error:
         raise transport_failure(remote, error, call.timeout, sent=False) from None
