@@ -35,6 +35,7 @@ __all__ = [
     "html",
     "malformed_json",
     "never_answers",
+    "raw",
     "redirect",
     "sse",
     "status",
@@ -89,6 +90,11 @@ def malformed_json() -> Behaviour:
 def html() -> Behaviour:
     """Status 200 with an HTML page, as a captive portal or a misrouted proxy sends."""
     return HTMLResponse(f"<html><body><h1>Welcome</h1><p>{SECRET_BODY}</p></body></html>")
+
+
+def raw(body: bytes, content_type: str, code: int = 200) -> Behaviour:
+    """Exactly ``body`` with ``content_type`` and status ``code``."""
+    return Response(body, status_code=code, media_type=content_type)
 
 
 async def _hang_up(receive: Receive) -> None:

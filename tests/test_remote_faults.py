@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.remote_faults_apps import (
     SECRET_BODY,
@@ -45,6 +47,7 @@ from tests.remote_faults_apps import (
     html,
     malformed_json,
     never_answers,
+    raw,
     redirect,
     sse,
     status,
@@ -625,6 +628,119 @@ async def test_a_failing_remote_falls_back_in_order(faults: Faults, level: str) 
     assert faults.sleeps == [0.2, 0.4]  # the spare's connection retries
 
 
+# --- anything a remote may send --------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+event_types = st.sampled_from(
+    ["agent.started", "text.withdrawn", "handoff.transfer", "handoff.failed", "agent.completed"]
+)
+# Shaped like the wire format, with any value anywhere: what a buggy or hostile server sends.
+wire_extension = st.fixed_dictionaries(
+    {},
+    optional={
+        "agent": json_values,
+        "handoff_chain": json_values | st.lists(st.text(max_size=8), max_size=3),
+        "event": json_values
+        | st.fixed_dictionaries(
+            # Unhashable types are left to the xfail regression test below until fixed.
+            {"type": event_types | st.text(max_size=12) | st.integers() | st.none()},
+            optional={
+                "agent": json_values,
+                "to_agent": json_values,
+                "content": json_values,
+                "chain": json_values,
+            },
+        ),
+    },
+)
+completions = st.fixed_dictionaries(
+    {"choices": json_values | st.lists(st.fixed_dictionaries({"message": json_values}))},
+    optional={"webagents": json_values | wire_extension, "usage": json_values},
+)
+stream_chunks = st.fixed_dictionaries(
+    {},
+    optional={
+        "choices": json_values
+        | st.lists(
+            st.fixed_dictionaries(
+                {}, optional={"delta": json_values, "finish_reason": json_values}
+            ),
+            max_size=2,
+        ),
+        "webagents": json_values | wire_extension,
+        "usage": json_values,
+        "error": json_values,
+    },
+)
+
+
+def event_stream(chunks: list[Any], done: bool) -> bytes:
+    lines = [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks]
+    return "".join([*lines, "data: [DONE]\n\n" if done else ""]).encode()
+
+
+replies = st.one_of(
+    st.tuples(completions.map(json.dumps).map(str.encode), st.just("application/json")),
+    st.tuples(
+        st.builds(event_stream, st.lists(stream_chunks | json_values, max_size=4), st.booleans()),
+        st.just("text/event-stream"),
+    ),
+    st.tuples(st.binary(max_size=64), st.sampled_from(["application/json", "text/event-stream"])),
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(reply=replies, code=st.sampled_from([200, 200, 200, 400, 500]), stream=st.booleans())
+async def test_anything_a_remote_sends_ends_in_a_reply_or_a_typed_error(
+    faults: Faults, reply: tuple[bytes, str], code: int, stream: bool
+) -> None:
+    # A client of its own, with no retries and a breaker that never opens: every example
+    # reaches the remote.
+    client = RemoteClient(retries=0, failure_threshold=10**9)
+    script = Script(raw(*reply, code))
+    remote = RemoteAgent(name="any", url=faults.server.url_for(script, "any"), timeout=5)
+    messages = [{"role": "user", "content": "hi"}]
+    try:
+        async with asyncio.timeout(BOUND):
+            if stream:
+                items = [item async for item in client.stream(remote, messages)]
+                assert isinstance(items[-1], RemoteReply)
+            else:
+                assert isinstance(await client.complete(remote, messages), RemoteReply)
+    except RemoteAgentError as error:
+        assert str(error).startswith(f"agent 'any' at {remote.shown_url} ")
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="webagents/remote/reply.py event_from_wire: _WIRE_EVENTS.get(data.get('type')) "
+    "raises TypeError (unhashable type: 'list') for an event whose type is a list or object, "
+    "so RemoteClient.stream raises an untyped error (and a streamed handoff fails) instead of "
+    "skipping the event",
+)
+async def test_a_stream_event_of_an_unhashable_type_is_skipped(faults: Faults) -> None:
+    odd = {"choices": [], "webagents": {"event": {"type": ["handoff.transfer"]}}}
+    remote = faults.remote(Script(sse([odd, text_chunk("expert", "Monday.")])))
+
+    outcome = await faults.ask("client", remote, stream=True)
+
+    outcome.answered("Monday.")
+
+
 # --- logs ----------------------------------------------------------------------------------
 
 
@@ -650,14 +766,13 @@ async def test_no_webagents_log_record_carries_a_secret(
     assert [secret for secret in SECRETS if secret in logged] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="webagents/remote/transport.py hands httpx the agent URL with its user:password, "
-    "and httpx logs every request's full URL at INFO ('HTTP Request: POST http://ops:pw@...')",
-)
 async def test_no_log_record_carries_the_urls_password(
     faults: Faults, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # httpx logs every request's URL at INFO: the password must have left it (it travels as
+    # Basic auth, or not at all behind a bearer key). A query string is part of the request.
     await logged_calls(faults, "client", caplog)
 
-    assert PASSWORD not in "\n".join(record.getMessage() for record in caplog.records)
+    requests = [r.getMessage() for r in caplog.records if r.name.startswith("httpx")]
+    assert len(requests) == 3 and all("HTTP Request: POST" in line for line in requests)
+    assert PASSWORD not in "\n".join(caplog.handler.format(record) for record in caplog.records)
