@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import re
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -38,6 +39,7 @@ from webagents.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
+from webagents.models.base import ModelRequest, ModelResponse, Usage
 from webagents.testing import (
     error,
     scripted_agent,
@@ -546,6 +548,27 @@ async def test_streaming_events_name_their_agents() -> None:
     assert (complete.chain, complete.final_agent) == ((f, s), s)
     call = next(e for e in events if isinstance(e, ToolCallEvent) and e.agent == s)
     assert (call.name, call.arguments) == ("add", '{"a": 1, "b": 2}')
+
+
+class OnePieceModel:
+    """A model whose stream yields its whole response at once, as many adapters do."""
+
+    name = "one-piece"
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        return ModelResponse("All of it at once.", [], Usage(requests=1), "stop")
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[str | ModelResponse]:
+        yield await self.complete(request)
+
+
+async def test_a_model_answering_in_one_piece_still_streams_its_text() -> None:
+    agent = BaseAgent(f"one-piece-{uuid.uuid4().hex[:6]}", "Answer.", model=OnePieceModel())
+
+    events = [event async for event in agent.run_streaming("hi")]
+
+    deltas = [(e.agent, e.text) for e in events if isinstance(e, TextDelta)]
+    assert deltas == [(agent.name, "All of it at once.")]
 
 
 @pytest.mark.parametrize("how", ["aclosing", "aclose"])

@@ -441,9 +441,11 @@ class Run:
     async def stream_model(self, agent: BaseAgent, request: ModelRequest) -> ModelResponse:
         assert agent.model is not None
         response: ModelResponse | None = None
+        streamed = False
         async for item in agent.model.stream(request):
             if isinstance(item, str):
                 if item:
+                    streamed = True
                     self.emit(TextDelta, agent=agent.name, text=item)
             else:
                 response = item
@@ -452,6 +454,9 @@ class Run:
                 f"model {agent.model.name!r} ended its stream without a ModelResponse; "
                 f"a Model's stream() must yield one last"
             )
+        if response.content and not streamed:
+            # A model that answers in one piece still reaches a stream's reader as text.
+            self.emit(TextDelta, agent=agent.name, text=response.content)
         return response
 
     async def request_messages(self, step: Step) -> list[dict[str, Any]]:
