@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 demo: $(STAMP)
 	$(BIN)/python examples/customer_service.py
 
-# redis-server and PostgreSQL for the session-store and ledger tests (Debian packages).
+# redis-server and PostgreSQL for the session-store and ledger tests, and wrk, whose
+# output one benchmark test reads (Debian packages).
 services:
 	bash scripts/install-services.sh
+	bash scripts/install-wrk.sh
 
 unit: $(STAMP) services
 	$(BIN)/python -m pytest -q
@@ -38,7 +40,7 @@ typecheck: $(STAMP)
 
 test: unit lint typecheck
 
-# wrk (Debian package) loads the server in the benchmark; `make test` does not need it.
+# wrk (Debian package) loads the server in the benchmark.
 bench: $(STAMP)
 	bash scripts/install-wrk.sh
 	$(BIN)/python bench/run.py

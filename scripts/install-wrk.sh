@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install wrk, the HTTP load generator of the server benchmark (`make bench`), when missing.
-# Only the benchmark needs it: `make test` does not call this script.
+# `make bench` loads the server with it; `make test` installs it for the one test that runs it.
 set -euo pipefail
 
 command -v wrk >/dev/null 2>&1 && exit 0
