@@ -28,10 +28,11 @@ import json
 import logging
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -91,6 +92,17 @@ def closed_port() -> str:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return f"http://127.0.0.1:{port}/agents/expert"  # nobody listens there any more
+
+
+def desk_model(expert: str) -> Callable[[dict[str, Any]], Any]:
+    """The desk's model: it hands the user's turn to ``expert``; after a failed handoff, it
+    answers the turn itself."""
+
+    def reply(request: dict[str, Any]) -> Any:
+        last = request["messages"][-1]
+        return transfer(expert, "parcels") if last["role"] == "user" else text(DESK_ANSWER)
+
+    return reply
 
 
 @dataclass
@@ -210,13 +222,8 @@ class Faults:
         return Outcome("client", remote, reply.content, None, reply.agent, streamed=streamed)
 
     async def _handoff(self, remote: RemoteAgent, question: str, stream: bool) -> Outcome:
-        def desk_model(request: dict[str, Any]) -> Any:
-            # Hand the user's turn over; after a failed handoff, answer it here.
-            last = request["messages"][-1]
-            return transfer(remote.name, "parcels") if last["role"] == "user" else text(DESK_ANSWER)
-
         desk, model = scripted_agent(
-            "desk", responder=desk_model, network=self.network, handoffs=[remote.name]
+            "desk", responder=desk_model(remote.name), network=self.network, handoffs=[remote.name]
         )
         session = f"s-{uuid.uuid4().hex}"
         if stream:
@@ -802,3 +809,52 @@ async def test_no_log_record_carries_the_urls_password(
     requests = [r.getMessage() for r in caplog.records if r.name.startswith("httpx")]
     assert len(requests) == 3 and all("HTTP Request: POST" in line for line in requests)
     assert PASSWORD not in "\n".join(caplog.handler.format(record) for record in caplog.records)
+
+
+# --- the fault behind a served agent -------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+async def test_a_served_desk_answers_its_caller_when_its_remote_expert_fails(
+    faults: Faults, stream: bool
+) -> None:
+    # Caller -> served desk (real create_app) -> remote expert that stays unavailable (plain)
+    # or cuts its stream (streamed): the caller gets the desk's answer, and the desk's session
+    # keeps the turn.
+    if stream:
+        remote = faults.remote(Script(sse([text_chunk("expert", "Half an ")], cut="no-done")))
+    else:
+        remote = faults.remote(Script(status(503)))
+    desk, _ = scripted_agent("desk", responder=desk_model(remote.name), handoffs=[remote.name])
+    body = {"messages": [{"role": "user", "content": "Where is my parcel?"}], "stream": stream}
+    async with ServedApp(create_app([desk])) as served, httpx.AsyncClient() as caller:
+        async with asyncio.timeout(BOUND):
+            response = await caller.post(
+                f"{served.url}/agents/desk/chat/completions",
+                json=body,
+                headers={"X-Session-Id": "s-served"},
+            )
+
+    assert response.status_code == 200
+    if stream:
+        events = [
+            json.loads(line.removeprefix("data: "))
+            for line in response.text.split("\n\n")
+            if line.startswith("data: {")
+        ]
+        said = "".join(
+            e["choices"][0]["delta"].get("content") or "" for e in events if e.get("choices")
+        )
+        assert said == "Half an " + DESK_ANSWER
+        kinds = [e["webagents"]["event"]["type"] for e in events if "event" in e["webagents"]]
+        assert kinds.index("text.withdrawn") < kinds.index("handoff.failed")
+        assert response.text.endswith("data: [DONE]\n\n")
+    else:
+        completion = response.json()
+        assert completion["choices"][0]["message"]["content"] == DESK_ANSWER
+        assert completion["webagents"]["agent"] == "desk"
+    assert [secret for secret in SECRETS if secret in response.text] == []
+    stored = await desk.sessions.read(desk.session_key("s-served"))
+    assert stored is not None
+    assert stored.messages[0] == {"role": "user", "content": "Where is my parcel?"}
+    assert stored.messages[-1] == {"role": "assistant", "content": DESK_ANSWER}
