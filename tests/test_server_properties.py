@@ -21,7 +21,14 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
+from hypothesis import (
+    HealthCheck,
+    assume,
+    currently_in_test_context,
+    event,
+    given,
+    settings,
+)
 from hypothesis import strategies as st
 
 import webagents
@@ -38,6 +45,7 @@ AGENT = "echo"
 CHAT = f"/agents/{AGENT}/chat/completions"
 HELLO = {"messages": [{"role": "user", "content": "Hello"}]}
 KEY = "sk-property-key"
+ADA_KEY, BOB_KEY = "sk-ada", "sk-bob"
 SIGNING_KEY = "signing-property-key"
 LIMIT = 200  # bytes of request body the small server takes
 
@@ -98,6 +106,11 @@ def small(serve: Callable[..., httpx.AsyncClient]) -> httpx.AsyncClient:
 @pytest.fixture
 def keyed(serve: Callable[..., httpx.AsyncClient]) -> httpx.AsyncClient:
     return serve(api_keys=[KEY])
+
+
+@pytest.fixture
+def users(serve: Callable[..., httpx.AsyncClient]) -> httpx.AsyncClient:
+    return serve(api_keys={ADA_KEY: "ada", BOB_KEY: "bob"})
 
 
 @pytest.fixture
@@ -352,6 +365,33 @@ async def test_any_authorization(
     if scheme.lower() != "bearer" or key.strip() != KEY:
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+@PROPERTIES
+@given(
+    session=st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF), min_size=1, max_size=40),
+    secret=st.text(
+        st.characters(codec="utf-8", exclude_characters="\x00"), min_size=8, max_size=30
+    ),
+    stream=st.booleans(),
+)
+async def test_a_session_is_its_users_alone(
+    users: httpx.AsyncClient, session: str, secret: str, stream: bool
+) -> None:
+    # Ada's turn is stored under the session id; Bob naming the same id gets a 404, never
+    # her transcript (the echo agent would repeat it back).
+    assume(secret not in session)  # the refusal names the session id, which is Bob's to know
+    ada = {"authorization": f"Bearer {ADA_KEY}", "x-session-id": session.encode("latin-1")}
+    bob = {"authorization": f"Bearer {BOB_KEY}", "x-session-id": session.encode("latin-1")}
+    mine = {"messages": [{"role": "user", "content": f"my card is {secret}"}], "stream": stream}
+    first = await users.post(CHAT, json=mine, headers=ada)
+    well_behaved(first)
+    if first.status_code != 200:
+        return  # an id the server refuses (too long, unprintable): nothing stored
+    theirs = await users.post(CHAT, json={**HELLO, "stream": stream}, headers=bob)
+    well_behaved(theirs)
+    assert theirs.status_code == 404
+    assert secret not in theirs.text and json.dumps(secret)[1:-1] not in theirs.text
 
 
 def _near_now(offset: int) -> str:
