@@ -337,6 +337,40 @@ def test_the_openapi_schema_documents_the_chat_request(served: ServedApp) -> Non
     assert set(schema["paths"]) >= {"/health", "/agents", "/agents/{name}"}
 
 
+def test_middleware_added_later_sees_chat_requests(desk: BaseAgent) -> None:
+    app = create_app([desk])
+    seen: list[str] = []
+
+    @app.middleware("http")
+    async def record(request: Any, call_next: Any) -> Any:
+        seen.append(request.url.path)
+        response = await call_next(request)
+        response.headers["x-recorded"] = "yes"
+        return response
+
+    with ServedApp(app) as served:
+        response = httpx.post(chat_url(served, "desk"), json={"messages": HI})
+    assert response.status_code == 200 and response.headers["x-recorded"] == "yes"
+    assert seen == ["/agents/desk/chat/completions"]
+
+
+def test_a_server_bug_is_an_openai_shaped_500(
+    served: ServedApp, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from webagents.server import chat
+
+    def broken(body: bytes) -> Any:
+        raise RuntimeError("a bug with secret-ish detail")
+
+    monkeypatch.setattr(chat, "parse_chat_request", broken)
+    with caplog.at_level("ERROR", logger="webagents.server"):
+        response = httpx.post(chat_url(served, "desk"), json={"messages": HI})
+    assert response.status_code == 500
+    assert error_of(response)["code"] == "internal_error"
+    assert "secret-ish" not in response.text
+    assert any(record.exc_info for record in caplog.records)
+
+
 def test_bad_session_id_header(served: ServedApp) -> None:
     response = httpx.post(
         chat_url(served, "desk"), json={"messages": HI}, headers={"X-Session-Id": "x" * 300}

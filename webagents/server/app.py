@@ -26,6 +26,8 @@ from webagents.server.targets import agent_path, served_agents
 from webagents.server.wire import RequestBody
 
 if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
     from webagents.agents.agent import BaseAgent
     from webagents.remote.signing import SignatureVerifier
     from webagents.sessions.base import SessionStore
@@ -84,11 +86,13 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert isinstance(app, AgentServer)
+        app.check_fast_path()
         yield
         state.closing = True
         await _close(state)
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = AgentServer(title=title, lifespan=lifespan)
     install_error_handlers(app)
     if keys is not None:
         app.add_middleware(BearerAuth, keys=keys)
@@ -116,9 +120,9 @@ def create_app(
         card = _card(name, find(name), str(request.base_url).rstrip("/"))
         return Response(json.dumps(card, default=str).encode(), media_type=_JSON)
 
-    # The chat route is a plain Starlette route, matched first: FastAPI's request handling
-    # (dependency solving, exit stacks) cost more than the rest of a quick run. A route that
-    # never runs documents it in the OpenAPI schema.
+    # The chat route is a plain ASGI endpoint, matched first (and reached directly by
+    # AgentServer): FastAPI's request handling (dependency solving, exit stacks) cost more
+    # than the rest of a quick run. A route that never runs documents it in the OpenAPI schema.
     chat = ChatRoute(
         agents,
         state,
@@ -127,6 +131,8 @@ def create_app(
         verifier=verifier,
     )
     app.router.routes.insert(0, Route(_CHAT_PATH, chat, methods=["POST"]))
+    app.fast_chat = BearerAuth(chat, keys) if keys is not None else chat
+    app.own_middleware = len(app.user_middleware)
     app.add_api_route(
         _CHAT_PATH,
         _documented_only,
@@ -136,6 +142,51 @@ def create_app(
         summary="Chat with the agent (OpenAI Chat Completions format)",
     )
     return app
+
+
+class AgentServer(FastAPI):
+    """The app ``create_app`` returns. A chat request goes straight to the chat endpoint
+    (behind the API-key check), skipping the middleware stack of every other route: that
+    stack cost more than a quick run's own handling. It takes the full stack as soon as
+    middleware is added (``app.add_middleware``) or FastAPI's native telemetry is
+    configured when the app starts, so neither ever misses a request."""
+
+    fast_chat: Any = None
+    own_middleware = 0
+    _fast = True
+
+    def check_fast_path(self) -> None:
+        telemetry = getattr(self, "_native_telemetry", None)
+        self._fast = telemetry is None or not telemetry.enabled()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and self._fast
+            and self.fast_chat is not None
+            and len(self.user_middleware) == self.own_middleware
+        ):
+            name = _chat_agent(scope)
+            if name is not None:
+                scope["app"] = self
+                scope["path_params"] = {"name": name}
+                await self.fast_chat(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _chat_agent(scope: Scope) -> str | None:
+    """The agent of a ``/agents/{name}/chat/completions`` path, as the route would match it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if path.startswith("/agents/") and path.endswith("/chat/completions"):
+        name = path[len("/agents/") : -len("/chat/completions")]
+        if name and "/" not in name:
+            return name
+    return None
 
 
 async def _documented_only(name: str) -> None:

@@ -4,6 +4,7 @@ run itself."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from starlette.responses import Response
 from webagents.agents.runner import Run
 from webagents.errors import InvalidRequestError
 from webagents.server.auth import USER_SCOPE_KEY, verify_signature
-from webagents.server.errors import ApiError
+from webagents.server.errors import ApiError, error_response
 from webagents.server.runs import ClientGone, SSEResponse, answer, read_body
 from webagents.server.wire import parse_chat_request
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from webagents.sessions.base import SessionStore
 
 __all__ = ["ChatRoute", "ServerState", "agent_not_found", "shutting_down"]
+
+logger = logging.getLogger("webagents.server")
 
 _MAX_SESSION_ID = 256
 
@@ -67,6 +70,11 @@ class ChatRoute:
             response = error.response()
         except ClientGone:
             return  # nobody to answer
+        except Exception:
+            logger.exception("handling %s %s failed", scope["method"], scope["path"])
+            response = error_response(
+                500, "the agent server failed to handle this request", code="internal_error"
+            )
         await response(scope, receive, send)
 
     async def respond(self, scope: Scope, receive: Receive) -> Response:

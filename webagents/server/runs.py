@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
@@ -75,12 +75,12 @@ class DisconnectWatch:
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
+        self._task: asyncio.Task[Any] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self.gone = False
 
     async def __aenter__(self) -> DisconnectWatch:
-        task = asyncio.current_task()
-        assert task is not None
-        self._task = task
+        self._task = asyncio.current_task()
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
         return self
 
@@ -88,14 +88,20 @@ class DisconnectWatch:
         while (await self._receive())["type"] != "http.disconnect":
             pass
         self.gone = True
-        self._task.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
     async def __aexit__(self, kind: type[BaseException] | None, *rest: object) -> bool:
         # Cancelled synchronously after the block, so it can no longer cancel what follows.
-        self._watcher.cancel()
+        # The references are dropped: the cancelled watcher's traceback holds this object,
+        # and a cycle through it would leave every request's garbage to the cyclic GC.
+        watcher, task = self._watcher, self._task
+        self._watcher = self._task = None
+        assert watcher is not None and task is not None
+        watcher.cancel()
         if self.gone:
-            if self._task.cancelling():
-                self._task.uncancel()
+            if task.cancelling():
+                task.uncancel()
             raise ClientGone
         return False
 
