@@ -488,3 +488,24 @@ async def test_a_fallback_that_fails_mid_stream_has_its_text_withdrawn_too() -> 
     ]
     [complete] = [e for e in events if isinstance(e, AgentCompleted)]
     assert complete.agent == "desk"
+
+
+async def test_a_url_target_owns_the_session_with_no_secret_in_the_store() -> None:
+    with FakeOpenAIServer([text("Remote: first."), text("Remote: second.")]) as remote:
+        address = remote.url
+        written = address.replace("http://", "http://ops:pw-42@") + "?token=q-99"
+        desk, desk_model = scripted_agent("desk", [transfer("v1")], handoffs=[written])
+        session = f"s-{uuid.uuid4().hex}"
+
+        first = await desk.run("First question", session_id=session)
+        second = await desk.run("Follow-up", session_id=session)
+
+        assert [r["messages"][-1]["content"] for r in remote.requests] == [
+            first.messages[-2]["content"],  # the answered transfer call
+            "Follow-up",
+        ]
+    assert (first.agent, second.agent, second.content) == ("v1", "v1", "Remote: second.")
+    assert len(desk_model.requests) == 1
+    stored = await desk.sessions.read(desk.session_key(session))
+    assert stored is not None and stored.owner == address  # redacted: no user, no query
+    assert "pw-42" not in repr(stored) and "q-99" not in repr(stored)

@@ -263,6 +263,8 @@ async def test_unknown_event_kinds_are_skipped(client: RemoteClient) -> None:
         event("tool.call", agent="finance-expert", call_id="c1", name="x", arguments="{}"),
         event("brand.new.kind", agent="finance-expert"),
         event("agent.started", agent={"not": "a name"}),
+        {"choices": [], "webagents": {"event": {"type": ["handoff.transfer"]}}},
+        {"choices": [], "webagents": {"event": {"type": {"a": 1}}}},
         say("finance-expert", "ok"),
         last("finance-expert", ["finance-expert"]),
         "[DONE]",

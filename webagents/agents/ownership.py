@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from webagents._urls import is_url
 from webagents.agents.handoffs import failure_text
 from webagents.agents.network import RemoteAgent
 from webagents.errors import UnknownAgentError
@@ -77,6 +78,12 @@ def session_owner(entry: BaseAgent, owner: str | None) -> BaseAgent | RemoteAgen
     network) is ignored: the entry agent answers."""
     if owner is None or owner == entry.name:
         return entry
+    if is_url(owner):
+        # A URL the developer wrote as a target of the entry agent, stored without its
+        # credentials and query (see owner_key).
+        for target in entry.handoff_targets:
+            if isinstance(target, RemoteAgent) and owner in (target.shown_url, target.url):
+                return target
     try:
         return entry.find_target(owner)
     except UnknownAgentError:
@@ -85,7 +92,8 @@ def session_owner(entry: BaseAgent, owner: str | None) -> BaseAgent | RemoteAgen
 
 def owner_key(remote: RemoteAgent | None, network: AgentNetwork) -> str | None:
     """How a session names a remote owner: its name when ``network`` (the entry agent's)
-    finds it by that name, else its URL."""
+    finds it by that name, else its URL without credentials or query (a session store keeps
+    no secret; ``session_owner`` finds the target the developer wrote by it)."""
     if remote is None:
         return None
-    return remote.name if network.get(remote.name) == remote else remote.url
+    return remote.name if network.get(remote.name) == remote else remote.shown_url

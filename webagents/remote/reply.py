@@ -139,7 +139,8 @@ def event_from_wire(data: object, names: RemoteNames) -> RunEvent | None:
     missing or mistyped field), so a newer server's events do not break an older client."""
     if not isinstance(data, dict):
         return None
-    kind = _WIRE_EVENTS.get(data.get("type"))  # type: ignore[arg-type]
+    kind_name = data.get("type")
+    kind = _WIRE_EVENTS.get(kind_name) if isinstance(kind_name, str) else None
     if kind is None:
         return None
     values: dict[str, Any] = {}
