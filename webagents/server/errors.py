@@ -14,7 +14,13 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from starlette.requests import Request
 
-__all__ = ["ApiError", "error_body", "error_response", "install_error_handlers"]
+__all__ = [
+    "ApiError",
+    "error_body",
+    "error_response",
+    "error_type",
+    "install_error_handlers",
+]
 
 # The "type" OpenAI's API gives each status; clients (the openai SDK) key on the status.
 _TYPES: dict[int, str] = {
@@ -56,13 +62,13 @@ class ApiError(Exception):
         )
 
 
+def error_type(status: int) -> str:
+    """OpenAI's ``type`` for an error of ``status``."""
+    return _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
 def error_body(status: int, message: str, *, code: str, param: str | None = None) -> bytes:
-    error = {
-        "message": message,
-        "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
-        "param": param,
-        "code": code,
-    }
+    error = {"message": message, "type": error_type(status), "param": param, "code": code}
     return json.dumps({"error": error}, ensure_ascii=False).encode()
 
 

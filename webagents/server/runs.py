@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from webagents.errors import InvalidRequestError, ModelError
 from webagents.events import TextDelta
-from webagents.server.errors import ApiError, error_body
+from webagents.server.errors import ApiError, error_body, error_type
 from webagents.server.wire import DONE, ChunkWriter, completion_body
 from webagents.sessions.base import SessionAccessError, SessionStoreError
 
@@ -167,7 +167,9 @@ class SSEResponse(Response):
             await send(
                 {
                     "type": "http.response.body",
-                    "body": ChunkWriter.error(failure.message, code=failure.code),
+                    "body": ChunkWriter.error(
+                        failure.message, code=failure.code, kind=error_type(failure.status)
+                    ),
                     "more_body": False,
                 }
             )
