@@ -125,7 +125,7 @@ async def read_stream(
                 chunk = None
             if not isinstance(chunk, dict):
                 raise broken("sent a malformed stream chunk")
-            if "error" in chunk:
+            if chunk.get("error") is not None:
                 raise broken(f"failed mid-stream{_code(chunk['error'])}")
             for item in _items(chunk, names, answer, remote):
                 yield item
