@@ -107,6 +107,23 @@ def test_a_file_without_agents(tmp_path: Path) -> None:
         load_target(str(path))
 
 
+def test_a_target_whose_code_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = write(tmp_path / "broken.py", "from webagents import BaseAgent\n1 / 0\n")
+    with pytest.raises(TargetError, match="running the file raised ZeroDivisionError"):
+        load_target(str(broken))
+    path = write(tmp_path / "builds.py", "def build():\n    raise KeyError('model')\n")
+    with pytest.raises(TargetError, match=r"calling build\(\) raised KeyError"):
+        load_target(f"{path}:build")
+    write(tmp_path / "imports_missing.py", "import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(TargetError, match="importing it raised ModuleNotFoundError") as error:
+        load_target("imports_missing:agents")
+    assert isinstance(error.value.__cause__, ModuleNotFoundError)
+    result = CliRunner().invoke(main, ["serve", str(broken)])
+    assert result.exit_code == 2
+    assert "ZeroDivisionError" in result.output
+
+
 def test_the_command_exits_2_on_a_bad_target(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["serve", str(tmp_path / "nope.py")])
     assert result.exit_code == 2

@@ -59,12 +59,15 @@ def _import(spec: str, name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as error:
-        if error.name is not None and name.startswith(error.name):
+        missing = error.name
+        if missing is not None and (name == missing or name.startswith(missing + ".")):
             raise TargetError(
-                f"TARGET {spec!r}: no module named {error.name!r}; check the name, run from "
+                f"TARGET {spec!r}: no module named {missing!r}; check the name, run from "
                 f"the directory that holds it, or give a path to the .py file"
             ) from None
-        raise
+        raise _failed(spec, "importing it", error) from error
+    except Exception as error:
+        raise _failed(spec, "importing it", error) from error
 
 
 def _load_file(spec: str, path: Path) -> ModuleType:
@@ -81,7 +84,10 @@ def _load_file(spec: str, path: Path) -> ModuleType:
     sys.modules[name] = module
     if str(path.parent) not in sys.path:
         sys.path.insert(0, str(path.parent))
-    loader_spec.loader.exec_module(module)
+    try:
+        loader_spec.loader.exec_module(module)
+    except Exception as error:
+        raise _failed(spec, "running the file", error) from error
     return module
 
 
@@ -95,8 +101,20 @@ def _resolve(spec: str, module: ModuleType, attribute: str) -> object:
             )
         value = getattr(value, part)
     if callable(value) and not isinstance(value, BaseAgent | AgentNetwork | type):
-        value = value()
+        try:
+            value = value()
+        except Exception as error:
+            raise _failed(spec, f"calling {attribute}()", error) from error
     return value
+
+
+def _failed(spec: str, doing: str, error: Exception) -> TargetError:
+    """The target's own code raised: the message says where; the cause keeps the traceback
+    (``webagents serve`` prints it)."""
+    return TargetError(
+        f"TARGET {spec!r}: {doing} raised {type(error).__name__}: {error} "
+        f"(traceback above); fix the code it names"
+    )
 
 
 def _file_default(spec: str, module: ModuleType) -> object:

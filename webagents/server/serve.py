@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 import click
@@ -37,6 +38,8 @@ def serve(
         loaded = load_target(target)
         names = sorted(served_agents(loaded).agents)
     except (TargetError, TypeError) as error:
+        if error.__cause__ is not None:  # the target's own code failed: show where
+            traceback.print_exception(error.__cause__)
         raise click.BadParameter(str(error), param_hint="TARGET") from None
     keys = _parse_keys(api_keys)
     if keys:
