@@ -1,11 +1,11 @@
-"""Expert network: a help desk that consults experts instead of handing customers over.
+"""Consulting desk: a help desk that consults experts instead of handing customers over.
 
 ## Example
 
 Offline, no key needed: stand-in LLMs decide what each agent says, and the remote investment
 expert is a real OpenAI-compatible HTTP server on 127.0.0.1::
 
-    python examples/expert_network.py
+    python examples/consulting_desk.py
 
 ## What it shows
 
