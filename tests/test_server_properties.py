@@ -6,6 +6,8 @@ error, and no answer carries a traceback or the server's file paths.
 The app is the real ``create_app`` on a SQLite session file, called in-process through
 ``httpx.ASGITransport`` (a request costs well under a millisecond), serving a scripted agent
 that answers at once by echoing the last message, so arbitrary text also goes back out.
+Strategies are written here (hypothesis); schemathesis adds cases for every route from the
+server's own OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import schemathesis
 from hypothesis import (
     HealthCheck,
     assume,
@@ -30,8 +33,10 @@ from hypothesis import (
     settings,
 )
 from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
 
 import webagents
+from webagents.agents import AgentNetwork
 from webagents.remote.signing import (
     NONCE_HEADER,
     SIGNATURE_HEADER,
@@ -39,6 +44,7 @@ from webagents.remote.signing import (
     sign_request,
 )
 from webagents.server import create_app
+from webagents.sessions import InMemorySessionStore
 from webagents.testing import scripted_agent, text
 
 AGENT = "echo"
@@ -442,6 +448,41 @@ async def test_any_declared_content_length(small: httpx.AsyncClient, declared: s
     headers = {"content-length": declared.encode("latin-1")}
     response = await small.post(CHAT, content=body, headers=headers)
     well_behaved(response)
+
+
+# every documented route, from the server's own OpenAPI schema (schemathesis) ---------------
+
+
+def _echo_app(**options: Any) -> Any:
+    network = AgentNetwork("documented", sessions=InMemorySessionStore())
+    agent, _ = scripted_agent(AGENT, responder=echo, network=network)
+    return create_app([agent], **options)
+
+
+# The schema is read when the module loads (schemathesis' fixture-based loader does not work
+# with pytest 9); each test calls an app of its own, since schemathesis ends the lifespan of
+# the apps it called (a shutdown the app does not come back from) when a test ends.
+from_schema = schemathesis.openapi.from_asgi("/openapi.json", _echo_app(sessions="memory"))
+
+
+@pytest.fixture
+def documented(tmp_path: Path) -> Any:
+    return _echo_app(sessions=f"sqlite:///{tmp_path / 'sessions.db'}")
+
+
+@from_schema.parametrize()
+@settings(PROPERTIES, max_examples=25)
+def test_every_documented_route(documented: Any, case: Any) -> None:
+    # Only "no 5xx" of schemathesis' checks: the schema documents the success and validation
+    # shapes, not every refusal (404, 401, 413, ...), which the checks below cover instead.
+    response = case.call(app=documented)
+    case.validate_response(response, checks=[not_a_server_error])
+    assert response.status_code < 500
+    for leak in LEAKS:
+        assert leak not in response.text, response.text
+    if response.status_code >= 400:
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"}
 
 
 # regressions -------------------------------------------------------------------------------
