@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from webagents.server.app import create_app
 from webagents.server.loading import load_target
+from webagents.server.serve import freeze_startup_heap
 
 __all__ = ["SESSIONS_ENV", "TARGET_ENV", "app"]
 
@@ -24,4 +25,6 @@ def app() -> FastAPI:
             f"{TARGET_ENV} is not set: this factory serves what `webagents serve TARGET` "
             f"names; start the server with that command"
         )
-    return create_app(load_target(spec), sessions=os.environ.get(SESSIONS_ENV) or None)
+    served = create_app(load_target(spec), sessions=os.environ.get(SESSIONS_ENV) or None)
+    freeze_startup_heap()
+    return served
