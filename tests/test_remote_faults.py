@@ -28,7 +28,7 @@ import json
 import logging
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +85,11 @@ WRONG_SIGNING_KEY = "SECRET-wrong-signing-key"
 SECRETS = (PASSWORD, QUERY_SECRET, API_KEY, SERVER_KEY, SIGNING_KEY, WRONG_SIGNING_KEY, SECRET_BODY)
 DESK_ANSWER = "Desk: the expert is away, so I will answer myself."
 LEVELS = ["client", "handoff", "nli"]
+
+
+def leaked(shown: str) -> list[str]:
+    """The secrets that ``shown`` gives away (none, in every test)."""
+    return [secret for secret in SECRETS if secret in shown]
 
 
 def closed_port() -> str:
@@ -200,7 +205,7 @@ class Faults:
                 assert not stream, "NLI answers in one piece"
                 outcome = await self._nli(remote, question)
         shown = [outcome.answer or "", outcome.error or "", *(t for _, t in outcome.streamed)]
-        assert not [secret for secret in SECRETS if secret in "\n".join(shown)], shown
+        assert leaked("\n".join(shown)) == [], shown
         return outcome
 
     async def _client(self, remote: RemoteAgent, question: str, stream: bool) -> Outcome:
@@ -217,7 +222,7 @@ class Faults:
                         reply = item
         except RemoteAgentError as error:
             told = repr([error, error.args, error.url])
-            assert not [secret for secret in SECRETS if secret in told]
+            assert leaked(told) == []
             return Outcome("client", remote, None, str(error), raised=error, streamed=streamed)
         return Outcome("client", remote, reply.content, None, reply.agent, streamed=streamed)
 
@@ -227,8 +232,9 @@ class Faults:
         )
         session = f"s-{uuid.uuid4().hex}"
         if stream:
-            events = [e async for e in desk.run_streaming(question, session_id=session)]
-            [done] = [e for e in events if isinstance(e, AgentCompleted)][-1:]
+            streamed = desk.run_streaming(question, session_id=session, user_id="u1")
+            events = [event async for event in streamed]
+            done = [event for event in events if isinstance(event, AgentCompleted)][-1]
             content, agent = done.content, done.agent
         else:
             result = await desk.run(question, session_id=session, user_id="u1")
@@ -242,7 +248,7 @@ class Faults:
         # What the desk's model read, what was stored, every event a caller could stream.
         told = json.dumps([model.requests, stored.messages, [e.to_dict() for e in events]])
         told += repr([stored.owner, await desk.sessions.list_sessions()])
-        assert not [secret for secret in SECRETS if secret in told]
+        assert leaked(told) == []
         failures = [event.error for event in events if isinstance(event, HandoffFailed)]
         outcome = Outcome(
             "handoff",
@@ -261,7 +267,7 @@ class Faults:
         outcome = await NLISkill({"timeout": 30}).query_agent(remote.name, question)
         assert outcome["attempts"] == 1 + len(remote.fallbacks)  # each asked once at most
         assert outcome["success"] is ("response" in outcome)
-        assert not [secret for secret in SECRETS if secret in json.dumps(outcome)]
+        assert leaked(json.dumps(outcome)) == []
         return Outcome("nli", remote, outcome.get("response"), outcome["error"], outcome["agent"])
 
 
@@ -272,7 +278,7 @@ def fault_server() -> Iterator[FaultServer]:
 
 
 @pytest.fixture
-async def faults(agent_network: AgentNetwork, fault_server: FaultServer) -> Any:
+async def faults(agent_network: AgentNetwork, fault_server: FaultServer) -> AsyncIterator[Faults]:
     made = Faults(agent_network, fault_server)
     yield made
     await made.client.aclose()
@@ -486,7 +492,7 @@ async def test_a_remote_session_owner_failing_later_keeps_the_conversation(
         DESK_ANSWER,
     ]
     told = json.dumps([model.requests, stored.messages, failed.error])
-    assert not [secret for secret in SECRETS if secret in told]
+    assert leaked(told) == []
     assert expert.requests[1]["messages"][-1] == {
         "role": "user",
         "content": "And when does it arrive?",
@@ -510,7 +516,7 @@ async def test_a_url_handoff_target_leaves_no_secret_in_the_session_store(
     assert (first.agent, second.content) == ("expert", "Expert: second.")  # it owns the session
     stored = await desk.sessions.read(desk.session_key(session))
     kept = repr([stored, await desk.sessions.list_sessions()])
-    assert [secret for secret in SECRETS if secret in kept] == []
+    assert leaked(kept) == []
 
 
 # --- a stream cut mid-way ------------------------------------------------------------------
@@ -783,7 +789,7 @@ async def test_no_webagents_log_record_carries_a_secret(
     if level != "client":  # the client raises; a handoff or NLI logs what it contained
         assert any("'broken'" in r.getMessage() and "HTTP 500" in r.getMessage() for r in ours)
     logged = "\n".join(caplog.handler.format(record) for record in ours)  # with tracebacks
-    assert [secret for secret in SECRETS if secret in logged] == []
+    assert leaked(logged) == []
 
 
 async def test_no_log_record_carries_the_urls_password(
@@ -840,7 +846,7 @@ async def test_a_served_desk_answers_its_caller_when_its_remote_expert_fails(
         completion = response.json()
         assert completion["choices"][0]["message"]["content"] == DESK_ANSWER
         assert completion["webagents"]["agent"] == "desk"
-    assert [secret for secret in SECRETS if secret in response.text] == []
+    assert leaked(response.text) == []
     stored = await desk.sessions.read(desk.session_key("s-served"))
     assert stored is not None
     assert stored.messages[0] == {"role": "user", "content": "Where is my parcel?"}
