@@ -30,7 +30,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 
 from tests.remote_faults_apps import (
     SECRET_BODY,
+    Behaviour,
     FaultServer,
     Gate,
     Replayer,
@@ -456,15 +457,15 @@ async def test_a_half_open_breaker_lets_one_trial_through_at_a_time(faults: Faul
 
 
 @pytest.mark.parametrize(
-    ("fault", "kind", "problem"),
+    ("fault", "problem"),
     [
-        (never_answers(), RemoteTimeoutError, f"timed out after {DEADLINE:g}s"),
-        (html(), RemoteBadResponseError, "sent no chat completion"),
+        (never_answers(), f"timed out after {DEADLINE:g}s"),
+        (html(), "sent no chat completion"),
     ],
     ids=["slow", "html"],
 )
 async def test_a_remote_session_owner_failing_later_keeps_the_conversation(
-    faults: Faults, fault: Any, kind: type[RemoteAgentError], problem: str
+    faults: Faults, fault: Behaviour, problem: str
 ) -> None:
     expert = Script(answer("Expert: I have your parcel's number."), fault)
     remote = faults.remote(expert)
@@ -536,10 +537,14 @@ FAILED_RUN = {"error": {"message": SECRET_BODY, "type": "server_error", "code": 
 )
 @pytest.mark.parametrize("level", ["client", "handoff"])
 async def test_a_stream_cut_mid_way_fails_after_what_it_streamed(
-    faults: Faults, level: str, cut: str, last: list[dict[str, Any]], problem: str
+    faults: Faults,
+    level: str,
+    cut: Literal["no-done", "dropped"],
+    last: list[dict[str, Any]],
+    problem: str,
 ) -> None:
     pieces = [text_chunk("expert", "Your parcel "), text_chunk("expert", "is in "), *last]
-    cutting = Script(sse(pieces, cut=cut))  # type: ignore[arg-type]
+    cutting = Script(sse(pieces, cut=cut))
     remote = faults.remote(cutting)
 
     outcome = await faults.ask(level, remote, stream=True)
