@@ -27,10 +27,11 @@ import contextlib
 import json
 import logging
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 import pytest
@@ -70,6 +71,7 @@ from webagents.remote import (
     RemoteUnreachableError,
 )
 from webagents.remote.reply import RemoteReply
+from webagents.remote.signing import SignatureVerifier
 from webagents.server import create_app
 from webagents.sessions import InMemorySessionStore
 from webagents.testing import ScriptedModel, scripted_agent, text, transfer
@@ -587,66 +589,84 @@ async def test_a_redirect_is_not_followed_with_the_key(faults: Faults, level: st
 # --- the remote refuses the caller: the real server ----------------------------------------
 
 
+class RealServer(NamedTuple):
+    url: str
+    expert_model: ScriptedModel
+    clock: list[float]  # the server's clock for signatures, [seconds]: a test may move it
+
+
 @pytest.fixture
-def real_server() -> Iterator[tuple[str, ScriptedModel]]:
+def real_server() -> Iterator[RealServer]:
     """The real ``create_app`` with an API key and a signing key, serving ``expert`` from a
-    network of its own; its base URL and the expert's model."""
+    network of its own."""
     served = AgentNetwork("served", sessions=InMemorySessionStore())
     expert, model = scripted_agent(
         "expert", responder=lambda request: text("Expert: Monday."), network=served
     )
-    app = create_app([expert], api_keys=[SERVER_KEY], signing_keys=SIGNING_KEY)
+    clock = [time.time()]
+    verifier = SignatureVerifier(SIGNING_KEY, window=300, clock=lambda: clock[0])
+    app = create_app([expert], api_keys=[SERVER_KEY], signing_keys=verifier)
     with ServedApp(app) as server:
-        yield server.url, model
+        yield RealServer(server.url, model, clock)
 
 
 async def test_a_wrong_api_key_is_refused_and_not_retried(
-    faults: Faults, level: str, real_server: tuple[str, ScriptedModel]
+    faults: Faults, level: str, real_server: RealServer
 ) -> None:
-    url, expert_model = real_server
-    remote = faults.remote(f"{url}/agents/expert", signing_key=SIGNING_KEY)  # API_KEY: wrong
+    # API_KEY is not one the server accepts.
+    remote = faults.remote(f"{real_server.url}/agents/expert", signing_key=SIGNING_KEY)
 
     outcome = await faults.ask(level, remote)
 
     outcome.failed(RemoteStatusError, "refused the request: HTTP 401")
-    assert expert_model.requests == [] and faults.sleeps == []
+    assert real_server.expert_model.requests == [] and faults.sleeps == []
     assert faults.client.breaker_state(remote) == "closed"  # up, just refusing: no count
 
 
 async def test_a_bad_signature_is_refused_and_not_retried(
-    faults: Faults, level: str, real_server: tuple[str, ScriptedModel]
+    faults: Faults, level: str, real_server: RealServer
 ) -> None:
-    url, expert_model = real_server
     remote = faults.remote(
-        f"{url}/agents/expert", api_key=SERVER_KEY, signing_key=WRONG_SIGNING_KEY
+        f"{real_server.url}/agents/expert", api_key=SERVER_KEY, signing_key=WRONG_SIGNING_KEY
     )
 
     outcome = await faults.ask(level, remote)
 
     outcome.failed(RemoteStatusError, "refused the request: HTTP 401")
-    assert expert_model.requests == [] and faults.sleeps == []
+    assert real_server.expert_model.requests == [] and faults.sleeps == []
 
 
+@pytest.mark.parametrize(
+    ("later", "why"),
+    [
+        (0, "the request was already received (replayed nonce)"),
+        (400, "the timestamp is outside the 300s window (check the clocks of both machines)"),
+    ],
+    ids=["at-once", "after-the-window"],
+)
 async def test_a_replayed_request_is_refused(
-    faults: Faults, level: str, real_server: tuple[str, ScriptedModel]
+    faults: Faults, level: str, real_server: RealServer, later: float, why: str
 ) -> None:
-    # A middlebox captured the first signed request and sends it again in place of the next.
-    url, expert_model = real_server
-    replayer = Replayer(url)
+    # A middlebox captured the first signed request and sends it again in place of the next,
+    # at once or once the signature's window has passed.
+    replayer = Replayer(real_server.url)
     with ServedApp(replayer) as middlebox:
         remote = faults.remote(
             f"{middlebox.url}/agents/expert", api_key=SERVER_KEY, signing_key=SIGNING_KEY
         )
         first = await faults.ask(level, remote)
+        real_server.clock[0] += later
         replayed = await faults.ask(level, remote)
 
     first.answered("Expert: Monday.")
     replayed.failed(RemoteStatusError, "refused the request: HTTP 401")
-    assert len(expert_model.requests) == 1  # the replay never reached the agent
+    assert len(real_server.expert_model.requests) == 1  # the replay never reached the agent
     assert [status for status, _ in replayer.answers] == [200, 401]
     refusal = json.loads(replayer.answers[1][1])["error"]
-    assert refusal["code"] == "invalid_signature"
-    assert refusal["message"].endswith("the request was already received (replayed nonce)")
+    assert (refusal["code"], refusal["message"]) == (
+        "invalid_signature",
+        f"request signature refused: {why}",
+    )
 
 
 # --- ordered fallbacks ---------------------------------------------------------------------
