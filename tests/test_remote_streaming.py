@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -36,6 +38,7 @@ from webagents.remote import (
     RemoteTimeoutError,
     RemoteUnreachableError,
 )
+from webagents.remote.reply import RemoteNames, event_from_wire
 from webagents.testing import FakeOpenAIServer, scripted_agent, text
 from webagents.testing.served import ServedApp
 
@@ -434,3 +437,39 @@ async def test_when_every_fallback_fails_the_primary_error_is_raised() -> None:
     assert items == []
     assert isinstance(failure, RemoteUnreachableError) and failure.agent == "finance-expert"
     assert failure.attempts == 2
+
+
+# --- anything a server may put in an event ---------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+_KINDS = ("agent.started", "text.withdrawn", "handoff.transfer", "handoff.failed")
+_KINDS += ("handoff.complete", "agent.completed")
+_FIELDS = ("agent", "from_agent", "to_agent", "final_agent", "reason", "trigger", "error")
+_events = st.fixed_dictionaries(
+    {"type": st.sampled_from(_KINDS) | _json},
+    optional={
+        name: _json | st.text(max_size=8) for name in (*_FIELDS, "content", "chain", "replacement")
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_events | _json)
+def test_any_event_data_is_an_event_or_skipped(data: Any) -> None:
+    event = event_from_wire(data, RemoteNames(RemoteAgent(name="x", url="http://h/agents/x")))
+
+    assert event is None or isinstance(event, RunEvent.__args__)  # type: ignore[attr-defined]
+
+
+def test_a_handoff_event_with_an_unhashable_trigger_is_skipped() -> None:
+    names = RemoteNames(RemoteAgent(name="x", url="http://h/agents/x"))
+    data = {"type": "handoff.transfer", "agent": "x", "from_agent": "x", "to_agent": "y"}
+
+    assert event_from_wire({**data, "reason": "r", "trigger": ["llm"]}, names) is None
+    assert event_from_wire({**data, "reason": "r", "trigger": "llm"}, names) == HandoffTransfer(
+        agent="x", from_agent="x", to_agent="x/y", reason="r", trigger="llm"
+    )

@@ -153,8 +153,8 @@ def event_from_wire(data: object, names: RemoteNames) -> RunEvent | None:
             value = names.local(value)
         elif key == "chain":
             value = names.chain(value)
-        elif key == "trigger" and value not in _TRIGGERS:
-            value = None
+        elif key == "trigger":
+            value = value if isinstance(value, str) and value in _TRIGGERS else None
         elif value is None and key in _OPTIONAL:
             values[key] = None
             continue
