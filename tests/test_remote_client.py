@@ -718,3 +718,25 @@ async def test_complete_and_stream_against_the_served_app_through_asgi_transport
     )
     said = [(i.agent, i.text) for i in items if isinstance(i, TextDelta)]
     assert "".join(t for _, t in said) == "Deductible." and {a for a, _ in said} == {"expert/tax"}
+
+
+def test_httpx_request_log_hides_only_our_agents_queries() -> None:
+    import logging
+
+    from webagents.remote import transport
+
+    ours = httpx.URL("http://127.0.0.1:9/agents/x/chat/completions?token=t-SECRET")
+    theirs = httpx.URL("http://example.test/search?q=kept")
+    transport._hide_in_request_log(ours)
+
+    def logged(url: httpx.URL) -> str:
+        record = logging.LogRecord(
+            "httpx", logging.INFO, __file__, 1, 'HTTP Request: %s %s "%s %d %s"',
+            ("POST", url, "HTTP/1.1", 200, "OK"), None,
+        )  # fmt: skip
+        assert all(f.filter(record) for f in logging.getLogger("httpx").filters)
+        return record.getMessage()
+
+    assert "t-SECRET" not in logged(ours)
+    assert "http://127.0.0.1:9/agents/x/chat/completions" in logged(ours)
+    assert "q=kept" in logged(theirs)

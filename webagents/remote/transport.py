@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from webagents._urls import redact_url
 from webagents.remote.errors import (
     RemoteAgentError,
     RemoteBadResponseError,
@@ -78,6 +80,8 @@ async def open_chat(
         # Signed anew on every attempt: a retry is a new request, not a replay.
         path = url.raw_path.decode("ascii")  # the path and query as the server sees them
         headers.update(sign_request(call.signing_key, "POST", path, body))
+    if url.query:
+        _hide_in_request_log(url)
     request = client.build_request("POST", url, content=body, headers=headers, timeout=call.timeout)
     try:
         async with asyncio.timeout_at(deadline):
@@ -141,6 +145,39 @@ def transport_failure(
         f"is unreachable ({type(error).__name__})",
         request_sent=sent or not isinstance(error, httpx.ConnectError),
     )
+
+
+# Agent URLs (with a query) that httpx's request log must show without it. Only URLs a
+# developer registered get here, so the set stays as small as the network.
+_HIDDEN_QUERIES: set[str] = set()
+
+
+class _HideQueries(logging.Filter):
+    """httpx logs every request's URL at INFO ("HTTP Request: POST <url> ..."). A query in a
+    remote agent's URL may carry a token: for our requests the record shows the URL without
+    it, as every other record of webagents does. Other requests' records are left alone."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(
+            isinstance(arg, httpx.URL) and str(arg) in _HIDDEN_QUERIES for arg in args
+        ):
+            record.args = tuple(
+                redact_url(str(arg))
+                if isinstance(arg, httpx.URL) and str(arg) in _HIDDEN_QUERIES
+                else arg
+                for arg in args
+            )
+        return True
+
+
+_query_filter = _HideQueries()
+
+
+def _hide_in_request_log(url: httpx.URL) -> None:
+    if not _HIDDEN_QUERIES:
+        logging.getLogger("httpx").addFilter(_query_filter)  # once: addFilter ignores repeats
+    _HIDDEN_QUERIES.add(str(url))
 
 
 class _Bearer(httpx.Auth):
