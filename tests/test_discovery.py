@@ -414,3 +414,37 @@ async def test_a_failed_server_is_asked_again_only_after_ttl(
     assert server.requests == ["/agents", "/agents"]
     assert [entry["name"] for entry in found] == ["invoice-desk"]
     assert len([r for r in caplog.records if r.name == discovery.__name__]) == 1
+
+
+async def test_a_real_servers_listing_is_discovered_and_its_agent_can_then_be_called() -> None:
+    from webagents.server import create_app
+    from webagents.testing.served import ServedApp
+
+    served_net = AgentNetwork("served")
+    scripted_agent(
+        "mortgage-advisor",
+        [text("Fix the rate for ten years.")],
+        description="Advice on mortgages and home loans.",
+        network=served_net,
+    )
+    scripted_agent("gardener", [], description="Plants and lawns.", network=served_net)
+    app = create_app(served_net, sessions="memory")
+
+    async with ServedApp(app) as server:
+        net = AgentNetwork("asking")
+        attached = DiscoverySkill({"servers": [server.url]})
+        BaseAgent("asker", network=net, skills={"d": attached})
+
+        found = await attached.find_agents("mortgages")
+        best = found[0]
+        assert (best["name"], best["url"]) == (
+            "mortgage-advisor",
+            f"{server.url}/agents/mortgage-advisor",
+        )
+        # A listing is data: the developer decides to register what was found.
+        net.register_remote(best["name"], best["url"])
+        question = [{"role": "user", "content": "Fixed or variable?"}]
+        reply = await net.remote_client.chat(net.get(best["name"]), question)
+        await net.aclose()
+
+    assert reply == "Fix the rate for ten years."
