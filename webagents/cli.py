@@ -119,6 +119,82 @@ def serve_command(
     serve(target, host=host, port=port, workers=workers, api_keys=api_keys, sessions=sessions)
 
 
+_AGENT_OPTION = click.option(
+    "--agent", metavar="NAME", help="The entry agent (default: the team's start, else the first)."
+)
+_USER_OPTION = click.option("--user", "user_id", metavar="ID", help="The user the run is for.")
+_DEBUG_OPTION = click.option(
+    "--debug", is_flag=True, help="One line per handoff and tool call (stderr); tracebacks."
+)
+
+
+@main.command("run")
+@click.argument("target")
+@click.option("-m", "--message", required=True, help="The user's message.")
+@click.option("--session", "session_id", metavar="ID", help="Continue (or start) this session.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON.")
+@_DEBUG_OPTION
+@_AGENT_OPTION
+@_USER_OPTION
+def run_command(
+    target: str,
+    message: str,
+    session_id: str | None,
+    as_json: bool,
+    debug: bool,
+    agent: str | None,
+    user_id: str | None,
+) -> None:
+    """Run one message through TARGET and print the answer.
+
+    TARGET is a team file (team.yaml) or what `webagents serve` takes (module:attribute or a
+    Python file). Exit status: 0 answered, 1 the run failed, 2 bad TARGET or options.
+    """
+    from webagents.cli_run import run_command as run
+
+    run(
+        target,
+        message,
+        agent=agent,
+        session_id=session_id,
+        user_id=user_id,
+        debug=debug,
+        as_json=as_json,
+    )
+
+
+@main.command("chat")
+@click.argument("target")
+@click.option("--session", "session_id", metavar="ID", help="Continue this session.")
+@_DEBUG_OPTION
+@_AGENT_OPTION
+@_USER_OPTION
+def chat_command(
+    target: str, session_id: str | None, debug: bool, agent: str | None, user_id: str | None
+) -> None:
+    """Chat with TARGET in the terminal; the agent a handoff reached keeps the conversation.
+
+    Commands: /agent, /history, /reset, /help, /quit. TARGET as for `webagents run`.
+    """
+    from webagents.cli_run import load_entry
+    from webagents.repl import start_chat
+
+    loaded = load_entry(target, agent, debug=debug)
+    start_chat(loaded, session_id=session_id, user_id=user_id, debug=debug)
+
+
+@main.command("demo")
+@click.option(
+    "--offline", is_flag=True, help="Use the stand-in LLM even when OPENAI_API_KEY is set."
+)
+def demo_command(offline: bool) -> None:
+    """The customer-service team: a front desk handing customers to billing, technical
+    support and sales. Offline on a stand-in LLM unless OPENAI_API_KEY is set."""
+    from webagents.demo import main as demo
+
+    demo(offline=offline)
+
+
 @main.command("new-skill")
 @click.argument("name")
 @click.option(
