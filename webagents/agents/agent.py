@@ -103,7 +103,7 @@ class BaseAgent:
         self.handoff_targets: tuple[BaseAgent | RemoteAgent | str, ...] = tuple(
             self._check_target(target) for target in handoffs or ()
         )
-        self._transfer_names = self._check_transfer_names()
+        self._transfer_names = self._check_transfer_names(self.handoff_targets)
         self._tools_cache: dict[str, tuple[int, list[dict[str, Any]]]] = {}
         self._system_message: dict[str, Any] | None = None
         self._startup: asyncio.Task[None] | None = None
@@ -144,9 +144,11 @@ class BaseAgent:
             f"agent {self.name!r}: handoffs=[...] takes agents, agent names or URLs, got {target!r}"
         )
 
-    def _check_transfer_names(self) -> dict[str, str]:
+    def _check_transfer_names(
+        self, targets: Sequence[BaseAgent | RemoteAgent | str]
+    ) -> dict[str, str]:
         names: dict[str, str] = {}
-        for target in self.handoff_targets:
+        for target in targets:
             target_name = target if isinstance(target, str) else target.name
             tool_name = transfer_tool_name(target_name)
             clash = names.get(tool_name) or (
@@ -159,6 +161,25 @@ class BaseAgent:
                 )
             names[tool_name] = target_name
         return names
+
+    def add_handoff(self, target: BaseAgent | RemoteAgent | str) -> None:
+        """Let the model transfer to ``target`` too, from this agent's next model call on
+        (a team wired after its agents were built, a back edge). Adding a target already
+        listed (the same agent, or its name) changes nothing; another target whose
+        ``transfer_to_<name>`` tool clashes is an ``AgentConfigError``."""
+        checked = self._check_target(target)
+        name = checked if isinstance(checked, str) else checked.name
+        for existing in self.handoff_targets:
+            existing_name = existing if isinstance(existing, str) else existing.name
+            if existing is checked or (
+                existing_name == name and str in (type(existing), type(checked))
+            ):
+                return  # a name and the agent it names are one target
+        targets = (*self.handoff_targets, checked)
+        names = self._check_transfer_names(targets)
+        # Swapped together, so a run between two model calls sees the old table or the new.
+        self.handoff_targets, self._transfer_names = targets, names
+        self._tools_cache = {}
 
     # lookup --------------------------------------------------------------------------------
 

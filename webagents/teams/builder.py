@@ -1,0 +1,140 @@
+"""``TeamBuilder``: start with an agent, declare who may hand off to whom, build a ``Team``.
+
+Modelled on Microsoft Agent Framework's handoff builder
+(``StartHandoffWith(triage).WithHandoff(triage, [math, history])``)::
+
+    team = (
+        TeamBuilder("tutors")
+        .start_with(triage)
+        .handoff(triage, [math, history], both_ways=True)  # and each may hand back
+        .build()
+    )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from webagents.agents.agent import BaseAgent
+from webagents.agents.network import AgentNetwork, RemoteAgent
+from webagents.errors import AgentConfigError
+from webagents.teams.team import Team, _as_list, _check_network, _join, _suggest
+
+if TYPE_CHECKING:
+    from webagents.agents.sessions import SessionStore
+
+__all__ = ["TeamBuilder"]
+
+_Target = BaseAgent | RemoteAgent | str
+
+
+class TeamBuilder:
+    """Collects a team's members and handoff edges; ``build()`` makes the ``Team``.
+
+    Agents are ``BaseAgent`` objects; once added (by ``start_with``, ``add`` or as a handoff
+    source or target), a name stands for the agent. The team gets its own ``AgentNetwork``
+    (``network``, named after the team, with ``sessions`` as its session store): build
+    agents with ``network=builder.network``, or without ``network=`` at all, and ``build()``
+    moves them from the default network into the team's. An agent of another explicit
+    network is an error: it already belongs to someone else's team or server.
+    ``both_ways=True`` adds each back edge (target -> source) without naming it.
+    """
+
+    def __init__(self, name: str, *, sessions: SessionStore[Any] | None = None) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise AgentConfigError(f"a team needs a non-empty name, got {name!r}")
+        self.name = name
+        self.network = AgentNetwork(name, sessions=sessions)
+        self._members: dict[str, BaseAgent | RemoteAgent] = {}
+        self._start: BaseAgent | None = None
+        self._edges: list[tuple[str, list[str], bool]] = []
+
+    def start_with(self, agent: BaseAgent) -> TeamBuilder:
+        """The agent every run begins with (the first member)."""
+        if not isinstance(agent, BaseAgent):
+            raise AgentConfigError(
+                f"team {self.name!r}: start_with() takes a BaseAgent, got {agent!r}"
+            )
+        self._start = self._add(agent)  # type: ignore[assignment]
+        return self
+
+    def add(self, *agents: BaseAgent | RemoteAgent) -> TeamBuilder:
+        """Members that are not (yet) a handoff source or target."""
+        for agent in agents:
+            self._add(agent)
+        return self
+
+    def remote(
+        self,
+        name: str,
+        url: str,
+        *,
+        description: str = "",
+        api_key: str | None = None,
+        timeout: float | None = None,
+    ) -> TeamBuilder:
+        """A member served elsewhere, at ``url`` (``.../agents/<name>``), with its own key."""
+        remote = self.network.register_remote(
+            name, url, description=description, api_key=api_key, timeout=timeout
+        )
+        self._members[name] = remote
+        return self
+
+    def handoff(
+        self,
+        source: BaseAgent | str,
+        targets: _Target | Iterable[_Target],
+        *,
+        both_ways: bool = False,
+    ) -> TeamBuilder:
+        """``source`` may hand the conversation to each of ``targets``; with
+        ``both_ways=True`` each target may also hand it back to ``source``."""
+        source_name = self._add(source).name
+        names = [self._add(target).name for target in _as_list(targets)]
+        if not names:
+            raise AgentConfigError(
+                f"team {self.name!r}: handoff({source_name!r}, ...) names no targets"
+            )
+        self._edges.append((source_name, names, both_ways))
+        return self
+
+    def _add(self, item: _Target) -> BaseAgent | RemoteAgent:
+        if isinstance(item, str):
+            found = self._members.get(item)
+            if found is None:
+                raise AgentConfigError(
+                    f"team {self.name!r}: no member named {item!r}; "
+                    + _suggest(item, self._members, "pass the agent object the first time")
+                )
+            return found
+        if not isinstance(item, BaseAgent | RemoteAgent):
+            raise AgentConfigError(
+                f"team {self.name!r}: members are BaseAgent objects (or their names once "
+                f"added), got {item!r}"
+            )
+        earlier = self._members.get(item.name)
+        if earlier is not None and earlier is not item:
+            raise AgentConfigError(
+                f"team {self.name!r} already has a different agent named {item.name!r}; "
+                f"give one of them another name"
+            )
+        if isinstance(item, BaseAgent):
+            _check_network(self.name, item, self.network)
+        self._members[item.name] = item
+        return item
+
+    def build(self) -> Team:
+        """The team: members joined to the team's network, every edge a transfer tool."""
+        if self._start is None:
+            raise AgentConfigError(
+                f"team {self.name!r} has no start agent; call .start_with(agent) before .build()"
+            )
+        for member in self._members.values():
+            if isinstance(member, BaseAgent):
+                _join(member, self.network)
+        members = {self._start.name: self._start, **self._members}
+        team = Team(self.name, self.network, self._start, members)
+        for source, targets, both_ways in self._edges:
+            team.add_handoff(source, targets, both_ways=both_ways)
+        return team
