@@ -41,6 +41,7 @@ RUNNABLE_PAGES = (
     "sessions.md",
     "payments.md",
     "server.md",
+    "teams.md",
 )
 # Pages the index links to that are written separately; drop a name once its page exists.
 PENDING_PAGES: frozenset[str] = frozenset()
