@@ -248,6 +248,39 @@ def test_errors_name_file_line_agent_and_field(
     assert isinstance(error, ValueError)
 
 
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        ("name: t\nagents: [42]\n", ":2: agent '#1': ", "an agent should be a mapping"),
+        (
+            MINIMAL.replace("[Billing]", "Billing"),
+            ":5: agent 'Desk', can_transfer_to: ",
+            "should be a list, e.g. `can_transfer_to: [Billing]`",
+        ),
+        (
+            MINIMAL.replace("  - name: Desk\n", "  - name: Desk\n    url: http://h/agents/d\n"),
+            ":5: agent 'Desk', url: ",
+            "the first agent starts the team, and this one is remote",
+        ),
+        (
+            MINIMAL + "    url: ftp://h/agents/b\n",
+            ":7: agent 'Billing', url: ",
+            "needs an http(s):// URL with a host",
+        ),
+        (
+            MINIMAL.replace("  - name: Billing\n", "  - name: Billing\n    timeout: 3\n"),
+            ":7: agent 'Billing', timeout: ",
+            "`timeout` is for remote agents (with `url:`); remove it",
+        ),
+    ],
+)
+def test_shape_errors_say_what_to_write(
+    tmp_path: Path, text: str, where: str, problem: str
+) -> None:
+    message = str(error_for(tmp_path, text))
+    assert where in message and problem in message
+
+
 def test_invalid_yaml_tags_and_shapes(tmp_path: Path) -> None:
     error = error_for(tmp_path, "name: t\nagents: [\n  - name: x\n")
     assert error.line is not None and "invalid YAML, column" in str(error)

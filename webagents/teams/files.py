@@ -187,6 +187,13 @@ def _problem(issue: Mapping[str, Any], path: _Path) -> str:
         close = difflib.get_close_matches(str(path[-1]), keys, n=1)
         hint = f"did you mean `{close[0]}`? " if close else ""
         return f"unknown field; {hint}fields: {', '.join(keys)}"
+    if kind == "list_type":
+        value = issue.get("input")
+        example = f"[{value}]" if isinstance(value, str) else "[...]"
+        return f"should be a list, e.g. `{path[-1]}: {example}`"
+    if kind in ("model_type", "dict_type"):
+        what = "an agent" if path[-2:-1] == ("agents",) else "this"
+        return f"{what} should be a mapping (`key: value` lines), got {issue.get('input')!r}"
     message = str(issue["msg"])
     return message[0].lower() + message[1:] if message else kind
 
@@ -232,8 +239,14 @@ class _Builder:
         if start not in names:
             raise doc.error(("start",), _unknown(start, names, "the first agent is the default"))
         if spec.agents[names[start]].url is not None:
+            if spec.start is not None:
+                raise doc.error(
+                    ("start",), f"{start!r} is a remote agent; a team starts with a local agent"
+                )
             raise doc.error(
-                ("start",), f"{start!r} is a remote agent; a team starts with a local agent"
+                ("agents", 0, "url"),
+                "the first agent starts the team, and this one is remote; put a local agent "
+                "first, or name one with `start:`",
             )
         network = AgentNetwork(spec.name, sessions=self.sessions)
         members: dict[str, BaseAgent | RemoteAgent] = {}
