@@ -114,3 +114,26 @@ async def test_radaros_support_team(fake_llm: FakeOpenAIServer) -> None:
         billing_view = llm.asked[-1][1]
         assert not any(m.get("tool_calls") for m in billing_view)  # handoff_history: conversation
         assert team.start.max_handoffs == 3
+
+
+def test_the_builder_example_runs_offline_as_a_script() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / "homework_builder.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == [
+        "Q: What is the derivative of x^2?",
+        "math_tutor: The derivative of x^2 is 2x (power rule).",
+        "Q: Tell me about World War 2",
+        "history_tutor: World War 2 lasted from 1939 to 1945.",
+    ]
