@@ -42,6 +42,7 @@ RUNNABLE_PAGES = (
     "payments.md",
     "server.md",
     "teams.md",
+    "strategies.md",
 )
 # Pages the index links to that are written separately; drop a name once its page exists.
 PENDING_PAGES: frozenset[str] = frozenset()
