@@ -37,3 +37,26 @@ def test_the_demo_runs_offline_from_the_package(tmp_path: Path) -> None:
     ):
         assert line in out, f"missing {line!r} in:\n{out}"
     assert "set OPENAI_API_KEY" not in out
+
+
+def test_chat_with_the_demo_team(tmp_path: Path) -> None:
+    from tests.test_cli_chat import Terminal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    env.update(TERM="xterm", COLUMNS="200", WEBAGENTS_HOME=str(tmp_path))
+    terminal = Terminal([WEBAGENTS, "demo", "--chat", "--user", "u-300"], env)
+    try:
+        assert "You are Linus (u-300, standard)" in terminal.expect_prompt()
+        said = terminal.send("I want to upgrade to the enterprise plan for 40 seats")
+        assert "handoff front-desk -> sales failed" in said and "on hold" in said
+        assert "front-desk: I'm sorry, Linus" in said  # the after-hook's fallback answer
+        said = terminal.send("What do I owe on invoice INV-0977?")
+        assert "handoff front-desk -> billing (trigger: condition" in said
+        assert "billing: Hi Linus" in said and "unpaid, overdue" in said
+        assert "billing answers next" in terminal.send("/agent")
+        os.write(terminal.master, b"/quit\n")
+        terminal.read_until("\x00")
+    finally:
+        if terminal.process.poll() is None:
+            terminal.process.kill()
+    assert terminal.close() == 0

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from webagents.testing import FakeOpenAIServer
+from webagents.testing import FakeOpenAIServer, transfer
+from webagents.testing.replies import ReplyLike
 
 WEBAGENTS = str(Path(sys.executable).parent / "webagents")
 
@@ -218,3 +222,102 @@ def test_python_dash_m_runs_the_same_command(agents_file: Path, env: dict[str, s
         check=False,
     )
     assert (done.returncode, done.stdout) == (0, "desk heard: hello\n"), done.stderr
+
+
+# team files ---------------------------------------------------------------------------------
+
+TEAM = """\
+name: Support
+start: desk
+agents:
+  - name: desk
+    description: Routes customers
+    instructions: You are desk.
+    model: openai/fake-model
+    can_transfer_to: [billing]
+  - name: billing
+    description: Invoices and refunds
+    instructions: You are billing.
+    model: openai/fake-model
+"""
+
+
+def team_model(request: dict[str, Any]) -> ReplyLike:
+    """desk hands invoice questions to billing; each agent says who it is."""
+    messages = request["messages"]
+    me = messages[0]["content"].removeprefix("You are ").rstrip(".")
+    offered = {tool["function"]["name"] for tool in request.get("tools") or ()}
+    said = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    if "transfer_to_billing" in offered and "invoice" in said:
+        return transfer("billing", "an invoice")
+    return f"{me} answers: {said}"
+
+
+@pytest.fixture
+def team_file(tmp_path: Path) -> Path:
+    path = tmp_path / "team.yaml"
+    path.write_text(TEAM)
+    return path
+
+
+def test_a_team_file_runs_from_its_start_agent(team_file: Path, env: dict[str, str]) -> None:
+    with FakeOpenAIServer(responder=team_model) as server:
+        env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test-key")
+        done = webagents(env, "run", str(team_file), "-m", "my invoice", "--json", "--debug")
+        again = webagents(env, "run", str(team_file), "-m", "hello", "--agent", "billing")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["content"], result["handoff_chain"]) == (
+        "billing answers: my invoice",
+        ["desk", "billing"],
+    )
+    assert "handoff desk -> billing (trigger: llm, reason: an invoice)" in done.stderr
+    assert again.stdout == "billing answers: hello\n", again.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda team: team.replace("agents:", "agents: [", 1), "team.yaml:4: invalid YAML"),
+        (lambda team: team.replace("    model: openai/fake-model\n", "", 1), "model"),
+        (lambda team: team.replace("[billing]", "[biling]"), "biling"),
+    ],
+    ids=["invalid-yaml", "no-model", "unknown-target"],
+)
+def test_a_bad_team_file_is_one_line(
+    change: Callable[[str], str], named: str, team_file: Path, env: dict[str, str]
+) -> None:
+    team_file.write_text(change(TEAM))
+    line = one_line_error(webagents(env, "run", str(team_file), "-m", "hi"), 2)
+    assert "team.yaml" in line and named in line
+
+
+def test_a_team_of_openai_agents_without_a_key(team_file: Path, env: dict[str, str]) -> None:
+    line = one_line_error(webagents(env, "run", str(team_file), "-m", "hi"), 1)
+    assert "OPENAI_API_KEY" in line
+
+
+def test_serve_loads_a_team_file(team_file: Path) -> None:
+    from webagents.server.loading import load_target
+    from webagents.server.targets import served_agents
+
+    team = load_target(str(team_file))
+    assert sorted(served_agents(team).agents) == ["billing", "desk"]
+
+
+def test_docs_cli_md_documents_every_command_and_option() -> None:
+    """docs/cli.md has a section per command, naming each of its options."""
+    from webagents.cli import main
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    sections = dict(re.findall(r"^## `webagents ([\w-]+)`\n(.*?)(?=^## |\Z)", page, re.M | re.S))
+    missing = []
+    for name, command in main.commands.items():
+        if name not in sections:
+            missing.append(name)
+            continue
+        for param in command.params:
+            flags = [f for f in getattr(param, "opts", ()) if f.startswith("--")]
+            if flags and not any(flag in sections[name] for flag in flags):
+                missing.append(f"{name} {flags[0]}")
+    assert not missing, f"docs/cli.md does not document: {missing}"

@@ -187,9 +187,23 @@ def chat_command(
 @click.option(
     "--offline", is_flag=True, help="Use the stand-in LLM even when OPENAI_API_KEY is set."
 )
-def demo_command(offline: bool) -> None:
+@click.option("--chat", is_flag=True, help="Chat with the team instead of the scripted run.")
+@click.option(
+    "--user",
+    "user_id",
+    default="u-100",
+    show_default=True,
+    type=click.Choice(["u-100", "u-200", "u-300"]),
+    help="With --chat: the customer (Ada, Grace, Linus whose account is on hold).",
+)
+def demo_command(offline: bool, chat: bool, user_id: str) -> None:
     """The customer-service team: a front desk handing customers to billing, technical
     support and sales. Offline on a stand-in LLM unless OPENAI_API_KEY is set."""
+    if chat:
+        from webagents.demo import chat as demo_chat
+
+        demo_chat(user_id=user_id, offline=offline)
+        return
     from webagents.demo import main as demo
 
     demo(offline=offline)

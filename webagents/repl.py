@@ -183,7 +183,9 @@ class Chat:
                 self.say(f"Error: {explain(error, debug=self.debug).message}", "red")
 
 
-def start_chat(loaded: Loaded, *, session_id: str | None, user_id: str | None, debug: bool) -> None:
+def start_chat(
+    loaded: Loaded, *, session_id: str | None, user_id: str | None, debug: bool = False
+) -> None:
     """``webagents chat``: line editing when readline is there; colour on a terminal."""
     from rich.console import Console
 

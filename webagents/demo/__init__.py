@@ -422,3 +422,25 @@ def main(*, offline: bool = False) -> list[Turn]:
             print("(set OPENAI_API_KEY to use a real model)")
         offline_model = OpenAIModel("offline-llm", api_key="offline", base_url=server.url)
         return asyncio.run(run_demo(offline_model))
+
+
+def chat(*, user_id: str = "u-100", offline: bool = False) -> None:
+    """Chat with the demo team in the terminal (``webagents demo --chat``) as customer
+    ``user_id`` (u-100 Ada, u-200 Grace, u-300 Linus, whose account is on hold); offline
+    unless ``OPENAI_API_KEY`` is set and not ``offline``."""
+    if os.environ.get("OPENAI_API_KEY") and not offline:
+        _chat(os.environ.get("OPENAI_MODEL", "openai/gpt-4o-mini"), user_id)
+        return
+    with FakeOpenAIServer(responder=offline_llm) as server:
+        _chat(OpenAIModel("offline-llm", api_key="offline", base_url=server.url), user_id)
+
+
+def _chat(model: str | Model, user_id: str) -> None:
+    from webagents.cli_run import Loaded
+    from webagents.repl import start_chat
+
+    agents = build_agents(model)
+    desk = agents["front-desk"]
+    who = customer(user_id)
+    print(f"You are {who['name']} ({user_id}, {who['tier']}); ask about invoices, outages, plans.")
+    start_chat(Loaded(desk, desk, list(agents.values())), session_id=None, user_id=user_id)

@@ -1,5 +1,6 @@
-"""What ``webagents serve TARGET`` names, loaded: ``module:attribute`` or a Python file
-(``path/to/agents.py`` or ``path/to/agents.py:attribute``).
+"""What ``webagents serve TARGET`` names, loaded: ``module:attribute``, a Python file
+(``path/to/agents.py`` or ``path/to/agents.py:attribute``) or a team file (``team.yaml``, a
+``Team`` from ``webagents.teams.load_team``).
 
 The attribute may be an agent, a list or mapping of agents, an ``AgentNetwork``, or a
 zero-argument callable returning one. A file without an attribute gives its top-level
@@ -37,10 +38,8 @@ def load_target(spec: str) -> object:
     if not spec:
         raise TargetError(f"TARGET is empty; give {_FORMS}")
     where, _, attribute = spec.rpartition(":") if ":" in spec else (spec, "", "")
-    if where.endswith((".yaml", ".yml")) or spec.endswith((".yaml", ".yml")):
-        raise TargetError(
-            f"TARGET {spec!r} is a team file, which this version cannot serve yet; give {_FORMS}"
-        )
+    if spec.lower().endswith((".yaml", ".yml")):
+        return _load_team_file(spec)
     if where.endswith(".py") or "/" in where or "\\" in where:
         module = _load_file(spec, Path(where))
         if not attribute:
@@ -53,6 +52,18 @@ def load_target(spec: str) -> object:
             )
         module = _import(spec, where)
     return _resolve(spec, module, attribute)
+
+
+def _load_team_file(spec: str) -> object:
+    """A team file: the ``Team`` (``create_app`` serves its network)."""
+    from webagents.teams import load_team
+
+    try:
+        return load_team(spec)
+    except ValueError as error:  # TeamFileError: file, line, agent, field and the fix
+        raise TargetError(
+            f"TARGET {spec!r} is a team file that cannot be loaded: {error}"
+        ) from None
 
 
 def _import(spec: str, name: str) -> ModuleType:
