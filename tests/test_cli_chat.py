@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli_run import AGENTS, webagents
+from tests.test_cli_run import AGENTS, TEAM, team_model, webagents
+from webagents.testing import FakeOpenAIServer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
@@ -168,3 +169,26 @@ def test_end_of_input_quits_and_a_bad_target_is_one_line(
     assert done.returncode == 2
     [line] = done.stderr.splitlines()
     assert line.startswith("Error: ") and "missing.yaml" in line
+
+
+def test_a_team_file_keeps_the_conversation_with_its_specialist(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    team_file = tmp_path / "team.yaml"
+    team_file.write_text(TEAM)
+    with FakeOpenAIServer(responder=team_model) as server:
+        env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test-key")
+        terminal = Terminal([WEBAGENTS, "chat", str(team_file)], env)
+        try:
+            assert "Chatting with desk" in terminal.expect_prompt()
+            said = terminal.send("an invoice question")
+            assert "handoff desk -> billing" in said
+            assert "billing: billing answers: an invoice question" in said
+            assert "billing answers next" in terminal.send("/agent")
+            assert "billing: billing answers: thanks" in terminal.send("thanks")
+            os.write(terminal.master, b"/quit\n")
+            terminal.read_until("\x00")
+        finally:
+            if terminal.process.poll() is None:
+                terminal.process.kill()
+        assert terminal.close() == 0
