@@ -228,3 +228,47 @@ def new_skill_command(name: str, directory: Path) -> None:
         raise click.UsageError(str(error)) from error
     click.echo(f"Created {root}")
     click.echo(f"Next: pip install -e {root}[test] && pytest {root}")
+
+
+@main.command("graph")
+@click.argument("target")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also draw it to FILE: .png or .svg (needs Graphviz's dot), .mmd or .dot.",
+)
+@click.option("--check", is_flag=True, help="Only check the graph: print no diagram.")
+def graph_command(target: str, output: Path | None, check: bool) -> None:
+    """Check a team's handoff graph and print it as a Mermaid flowchart.
+
+    TARGET is a team file (team.yaml) or what `webagents serve` takes (module:attribute, a
+    Python file). Errors and warnings go to stderr, one line each; the diagram to stdout.
+    Exits with status 1 when the graph has errors.
+    """
+    from webagents.teams.graph import GraphvizNotFoundError, load_graph, render
+
+    try:
+        report = load_graph(target)
+    except (ValueError, OSError) as error:  # TeamFileError, TargetError: they name the fix
+        if error.__cause__ is not None:  # the target's own code raised: show where
+            import traceback
+
+            traceback.print_exception(error.__cause__)
+        raise click.UsageError(str(error).splitlines()[0]) from None
+    for issue in report.errors:
+        click.secho(f"error: {issue}", fg="red", err=True)
+    for issue in report.warnings:
+        click.secho(f"warning: {issue}", fg="yellow", err=True)
+    if not check:
+        click.echo(report.to_mermaid(), nl=False)
+    if output is not None:
+        try:
+            render(report.start, report.agents, output)
+        except GraphvizNotFoundError as error:
+            raise click.ClickException(str(error)) from None
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--output") from None
+        click.echo(f"Wrote {output}", err=True)
+    if report.errors:
+        raise click.exceptions.Exit(1)
