@@ -121,7 +121,7 @@ def test_the_specialist_keeps_the_conversation(
 
     history = chat.send("/history")
     assert history.index("you: my invoice is wrong") < history.index("you: and the other one?")
-    assert history.count("billing says: INV-7 was charged twice") == 2
+    assert history.count("billing: billing says: INV-7 was charged twice") == 2
 
     said = chat.send("/reset")
     fresh = re.search(r"new session (chat-[0-9a-f]+); desk answers next", said)

@@ -113,17 +113,31 @@ class Chat:
 
     async def history(self) -> list[tuple[str, str]]:
         """(speaker, text) of the conversation: the user's and the agents' words, without
-        tool traffic and hand-over notes."""
+        tool traffic and hand-over notes. Stored messages do not name their agent: the
+        speaker follows the transfers that succeeded, from the entry agent on."""
         session = await self.loaded.read_session(self.session_id)
+        members = {agent.name: agent for agent in self.loaded.agents}
+        speaker = self.loaded.entry.name
+        asked: dict[str, str] = {}  # transfer call id -> target
         lines: list[tuple[str, str]] = []
         for message in session.messages if session is not None else ():
-            content = message.get("content")
+            role, content = message.get("role"), message.get("content")
+            if role == "assistant" and speaker in members:
+                for call in message.get("tool_calls") or ():
+                    target = members[speaker].target_for_tool(call["function"]["name"])
+                    if target is not None:
+                        asked[call["id"]] = target
+            if role == "tool" and message.get("tool_call_id") in asked:
+                # the text handoffs.py gives a transfer that happened
+                if str(content).startswith("Transferred to "):
+                    speaker = asked[message["tool_call_id"]]
+                continue
             if not isinstance(content, str) or not content or handoff_context_in(message):
                 continue
-            if message.get("role") == "user":
+            if role == "user":
                 lines.append(("you", content))
-            elif message.get("role") == "assistant":
-                lines.append((str(message.get("name") or "assistant"), content))
+            elif role == "assistant":
+                lines.append((speaker, content))
         return lines
 
     def command(self, runner: asyncio.Runner, line: str) -> bool:
