@@ -265,6 +265,11 @@ def test_a_team_file_runs_from_its_start_agent(team_file: Path, env: dict[str, s
         env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test-key")
         done = webagents(env, "run", str(team_file), "-m", "my invoice", "--json", "--debug")
         again = webagents(env, "run", str(team_file), "-m", "hello", "--agent", "billing")
+        in_code = team_file.with_name("team_in_code.py")
+        in_code.write_text(
+            f"from webagents.teams import load_team\nteam = load_team({str(team_file)!r})\n"
+        )
+        from_code = webagents(env, "run", f"{in_code}:team", "-m", "an invoice", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert (result["content"], result["handoff_chain"]) == (
@@ -273,6 +278,8 @@ def test_a_team_file_runs_from_its_start_agent(team_file: Path, env: dict[str, s
     )
     assert "handoff desk -> billing (trigger: llm, reason: an invoice)" in done.stderr
     assert again.stdout == "billing answers: hello\n", again.stderr
+    # a Team object in code runs from its start agent too
+    assert json.loads(from_code.stdout)["handoff_chain"] == ["desk", "billing"], from_code.stderr
 
 
 @pytest.mark.parametrize(
