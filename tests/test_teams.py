@@ -183,3 +183,14 @@ def test_team_add_handoff_checks_members(agent_network: AgentNetwork) -> None:
         team.add_handoff("math", history)
     team.add_handoff("math", "triage")
     assert math.target_names() == ["triage"]
+
+
+def test_build_checks_the_handoff_graph(agent_network: AgentNetwork) -> None:
+    from webagents.teams.graph import TeamGraphError
+
+    builder = TeamBuilder("silent")
+    # Neither has a model: a run that reaches them can never be answered.
+    desk = BaseAgent("desk", network=builder.network)
+    clerk = BaseAgent("clerk", network=builder.network)
+    with pytest.raises(TeamGraphError, match=r"\[no_answer\] agent 'desk' has no model"):
+        builder.start_with(desk).handoff(desk, clerk, both_ways=True).build()

@@ -302,3 +302,10 @@ def test_an_unset_api_key_variable_is_named(tmp_path: Path) -> None:
     error = error_for(tmp_path, SUPPORT, env={})
     assert error.agent == "RemoteExpert" and error.field == "api_key_env"
     assert "environment variable EXPERT_KEY is not set" in str(error)
+
+
+def test_graph_errors_point_at_the_agent(tmp_path: Path) -> None:
+    text = MINIMAL.replace("  - name: Desk\n", "  - name: Desk\n    max_handoffs: 0\n")
+    error = error_for(tmp_path, text)
+    assert (error.line, error.agent, error.field) == (6, "Desk", "can_transfer_to")
+    assert "has max_handoffs=0" in error.problem

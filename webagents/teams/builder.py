@@ -125,7 +125,9 @@ class TeamBuilder:
         return item
 
     def build(self) -> Team:
-        """The team: members joined to the team's network, every edge a transfer tool."""
+        """The team: members joined to the team's network, every edge a transfer tool, its
+        handoff graph checked (``webagents.teams.graph``): what cannot work raises
+        ``TeamGraphError``, what looks wrong is logged as a warning."""
         if self._start is None:
             raise AgentConfigError(
                 f"team {self.name!r} has no start agent; call .start_with(agent) before .build()"
@@ -137,4 +139,7 @@ class TeamBuilder:
         team = Team(self.name, self.network, self._start, members)
         for source, targets, both_ways in self._edges:
             team.add_handoff(source, targets, both_ways=both_ways)
+        from webagents.teams.graph import validate_team
+
+        validate_team(team)  # errors raise TeamGraphError; warnings go to the log
         return team

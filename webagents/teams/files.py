@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["HandoffInstructions", "TeamFileError", "load_team", "team_schema"]
 
 _Path = tuple[str | int, ...]
+_EDGE_KINDS = frozenset({"unknown_target", "tool_collision", "unusable_transfer"})
 
 
 class TeamFileError(AgentConfigError):
@@ -257,7 +258,22 @@ class _Builder:
                 members[agent.name] = self._local(network, index, agent, names)
         start_agent = members[start]
         assert isinstance(start_agent, BaseAgent)
-        return Team(spec.name, network, start_agent, members, source=doc.file)
+        team = Team(spec.name, network, start_agent, members, source=doc.file)
+        self._check_graph(team, names)
+        return team
+
+    def _check_graph(self, team: Team, names: Mapping[str, int]) -> None:
+        """The handoff graph's errors (``webagents.teams.graph``), pointing at the agent each
+        is about. Its warnings are not logged here: ``webagents graph`` shows them."""
+        from webagents.teams.graph import check_graph
+
+        report = check_graph(team.start, team.agents)
+        if report.errors:
+            first, *others = report.errors
+            field = "can_transfer_to" if first.kind in _EDGE_KINDS else "name"
+            path: _Path = ("agents", names[first.agent], field) if first.agent in names else ()
+            also = "".join(f"; also: {issue.message}" for issue in others)
+            raise self.document.error(path, first.message + also)
 
     def _remote(self, network: AgentNetwork, index: int, agent: AgentSpec) -> RemoteAgent:
         doc = self.document
