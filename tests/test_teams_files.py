@@ -309,3 +309,29 @@ def test_graph_errors_point_at_the_agent(tmp_path: Path) -> None:
     error = error_for(tmp_path, text)
     assert (error.line, error.agent, error.field) == (6, "Desk", "can_transfer_to")
     assert "has max_handoffs=0" in error.problem
+
+
+async def test_two_loads_of_a_file_are_separate_teams_that_share_a_sqlite_store(
+    tmp_path: Path,
+) -> None:
+    from webagents.sessions.sqlite import SQLiteSessionStore
+
+    path = write(tmp_path, SUPPORT)
+    store = SQLiteSessionStore(tmp_path / "sessions.db")
+    try:
+        first = load_team(path, env={"EXPERT_KEY": "k"}, sessions=store)
+        scripted(first, "FrontDesk", transfer("Billing"))
+        scripted(first, "Billing", "Refund issued.")
+        await first.run("Charged twice", session_id="ada")
+        # A second load (another process, a restart): its own agents, the same conversation.
+        second = load_team(path, env={"EXPERT_KEY": "k"}, sessions=store)
+        assert second.agents["Billing"] is not first.agents["Billing"]
+        assert second.network.get("Billing") is second.agents["Billing"]
+        scripted(second, "FrontDesk")
+        billing = scripted(second, "Billing", "It will arrive in 3 days.")
+        again = await second.run("When?", session_id="ada")
+        assert (again.agent, again.content) == ("Billing", "It will arrive in 3 days.")
+        users = [m["content"] for m in billing.requests[0]["messages"] if m["role"] == "user"]
+        assert users == ["Charged twice", "When?"]
+    finally:
+        await store.aclose()
