@@ -6,6 +6,7 @@ import pytest
 
 from webagents import AgentConfigError, AgentNetwork, BaseAgent
 from webagents.agents import default_network
+from webagents.agents.network import RemoteAgent
 from webagents.events import RunEvent
 from webagents.sessions.memory import InMemorySessionStore
 from webagents.teams import Team, TeamBuilder
@@ -194,3 +195,20 @@ def test_build_checks_the_handoff_graph(agent_network: AgentNetwork) -> None:
     clerk = BaseAgent("clerk", network=builder.network)
     with pytest.raises(TeamGraphError, match=r"\[no_answer\] agent 'desk' has no model"):
         builder.start_with(desk).handoff(desk, clerk, both_ways=True).build()
+
+
+def test_remote_members_join_the_teams_network(agent_network: AgentNetwork) -> None:
+    from webagents import register_remote
+
+    triage, _, _ = tutors()
+    elsewhere = register_remote("archive", "http://127.0.0.1:9/agents/archive", api_key="sk-a")
+    builder = TeamBuilder("desk").remote("expert", "http://127.0.0.1:9/agents/expert")
+    team = builder.start_with(triage).handoff(triage, ["expert", elsewhere]).build()
+    archive = team.network.get("archive")
+    assert archive == elsewhere and archive is team.agents["archive"]
+    assert isinstance(archive, RemoteAgent) and archive.api_key == "sk-a"
+    assert triage.target_names() == ["expert", "archive"]
+    with pytest.raises(
+        AgentConfigError, match="'expert' is a remote agent and cannot be a handoff"
+    ):
+        team.add_handoff("expert", "triage")

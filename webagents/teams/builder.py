@@ -121,6 +121,17 @@ class TeamBuilder:
             )
         if isinstance(item, BaseAgent):
             _check_network(self.name, item, self.network)
+        elif self.network.get(item.name) is not item:
+            # Registered here too, so the team's agents find it by name (sessions it owns).
+            item = self.network.register_remote(
+                item.name,
+                item.url,
+                description=item.description,
+                api_key=item.api_key,
+                timeout=item.timeout,
+                signing_key=item.signing_key,
+                fallbacks=item.fallbacks,
+            )
         self._members[item.name] = item
         return item
 
