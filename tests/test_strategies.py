@@ -4,10 +4,12 @@ concurrent runs, what counts as busy and failed, and bad configuration."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from webagents import BaseAgent, tool
 from webagents.agents import AgentNetwork
 from webagents.errors import AgentConfigError
 from webagents.remote.client import RemoteClient
+from webagents.teams import strategies
 from webagents.teams.strategies import (
     CapabilityMatch,
     FallbackChain,
@@ -158,6 +161,20 @@ async def test_a_cancelled_run_is_no_longer_in_flight() -> None:
     assert strategy.failures() == {"lc-slow": 0, "lc-other": 0}  # cancelling is no failure
     gate.set()
     assert (await desk.run("again")).agent == "lc-slow"
+
+
+async def test_a_stream_closed_by_its_reader_is_no_longer_in_flight() -> None:
+    gate = asyncio.Event()  # never set: the target is still answering when the reader leaves
+    strategy = LeastBusy([gated("ls-slow", gate), answering("ls-other")])
+    desk = BaseAgent("ls-desk", skills={"route": strategy})
+
+    async with contextlib.aclosing(desk.run_streaming("q")) as events:
+        async for event in events:
+            if event.type == "handoff.transfer":
+                assert strategy.in_flight()["ls-slow"] == 1
+                break  # a client disconnecting
+
+    assert strategy.in_flight() == {"ls-slow": 0, "ls-other": 0}
 
 
 # capability -------------------------------------------------------------------------------
@@ -306,6 +323,56 @@ async def test_a_team_whose_start_agent_routes_round_robin() -> None:
     await team.aclose()
 
 
+POOL = """\
+name: Pool
+agents:
+  - name: dispatch
+    model: openai/gpt-4o-mini
+    can_transfer_to: [one, two]
+    skills: [{name: round-robin, config: {agents: [one, two]}}]
+  - name: one
+    model: openai/gpt-4o-mini
+  - name: two
+    model: openai/gpt-4o-mini
+"""
+
+
+async def test_a_team_file_routes_with_a_registered_strategy(
+    tmp_path: Path, register_plugin: Callable[..., object]
+) -> None:
+    from webagents.teams import load_team
+
+    register_plugin(strategies, name="strategies")
+    path = tmp_path / "pool.yaml"
+    path.write_text(POOL)
+    team = load_team(path)
+    for agent in team.agents.values():
+        assert isinstance(agent, BaseAgent)
+        agent.model = ScriptedModel(responder=lambda request, name=agent.name: f"{name} here")
+
+    results = await asyncio.gather(*(team.run(f"q{i}") for i in range(4)))
+
+    assert isinstance(team.start.skills["round-robin"], RoundRobin)
+    assert Counter(r.agent for r in results) == {"one": 2, "two": 2}
+    await team.aclose()
+
+
+def test_a_bad_strategy_config_in_a_team_file_names_the_file_and_the_key(
+    tmp_path: Path, register_plugin: Callable[..., object]
+) -> None:
+    from webagents.teams import TeamFileError, load_team
+
+    register_plugin(strategies, name="strategies")
+    path = tmp_path / "pool.yaml"
+    path.write_text(POOL.replace("round-robin, config: {agents", "fallback, config: {agent"))
+
+    with pytest.raises(TeamFileError) as caught:
+        load_team(path)
+
+    assert "pool.yaml" in str(caught.value)
+    assert "unknown key 'agent'; did you mean 'agents'?" in str(caught.value)
+
+
 # configuration ----------------------------------------------------------------------------
 
 
@@ -315,12 +382,14 @@ async def test_a_team_whose_start_agent_routes_round_robin() -> None:
         (lambda: RoundRobin([]), "at least one candidate"),
         (lambda: LeastBusy(["a", "b", "a"]), "'a' is listed twice"),
         (lambda: RoundRobin("billing"), "write RoundRobin([a, b])"),
-        (lambda: LeastBusy({"agents": ["a"]}), "write LeastBusy([a, b])"),
+        (lambda: LeastBusy({"agents": {"a": 1}}), "write LeastBusy([a, b])"),
         (lambda: FallbackChain(["http://x.example/agents/a"]), "not URLs"),
         (lambda: RoundRobin(["a", ""]), "non-empty agent name"),
         (lambda: FallbackChain(["a"], failures=0), "failures must be an int >= 1"),
         (lambda: CapabilityMatch(["a"], tags={"b": ["x"]}), "'b' is not a candidate"),
         (lambda: CapabilityMatch(["a"], tags={"a": "x"}), "list of strings"),
+        (lambda: FallbackChain({"agents": ["a"], "failure": 2}), "did you mean 'failures'?"),
+        (lambda: CapabilityMatch({"default": "a"}), "config needs 'agents'"),
     ],
 )
 def test_bad_configuration_fails_at_construction(
@@ -337,8 +406,8 @@ def test_an_agent_given_twice_by_object_and_name_is_a_duplicate() -> None:
 
 
 async def test_an_unknown_name_fails_the_first_run_naming_the_agent_and_close_names() -> None:
-    answering("billing-desk")
-    desk = BaseAgent("un-desk", skills={"route": RoundRobin(["billing-dsk"])})
+    billing = answering("billing-desk")
+    desk = BaseAgent("un-desk", handoffs=[billing], skills={"route": RoundRobin(["billing-dsk"])})
 
     with pytest.raises(AgentConfigError) as caught:
         await desk.run("hi")
@@ -372,3 +441,11 @@ async def test_the_counters_do_not_grow_with_runs() -> None:
     after = sizes()
 
     assert before == after
+
+
+def test_options_come_from_a_config_mapping_as_from_arguments() -> None:
+    chain = FallbackChain({"agents": ["a", "b"], "failures": 3, "retry_every": 2})
+    match = CapabilityMatch({"agents": ["a"], "tags": {"a": ["x"]}, "default": "b"})
+
+    assert (chain.candidates, chain.failure_limit, chain.retry_every) == (("a", "b"), 3, 2)
+    assert (match.tags, match.default) == ({"a": ("x",)}, "b")

@@ -26,9 +26,10 @@ counters a strategy is about, one per candidate, which never grow with the numbe
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from webagents.agents.agent import BaseAgent
@@ -36,13 +37,24 @@ from webagents.agents.network import RemoteAgent, is_url
 from webagents.agents.skills.base import Skill
 from webagents.agents.skills.decorators import Scope, handoff, hook
 from webagents.errors import AgentConfigError, UnknownAgentError
+from webagents.plugins.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from webagents.context import Context
 
-__all__ = ["CapabilityMatch", "FallbackChain", "LeastBusy", "RoundRobin", "Strategy"]
+__all__ = [
+    "SKILL_NAMES",
+    "CapabilityMatch",
+    "FallbackChain",
+    "LeastBusy",
+    "RoundRobin",
+    "Strategy",
+    "register_skills",
+]
 
 Candidate = BaseAgent | RemoteAgent | str
+#: The candidates, or a team file's ``config:`` mapping: ``{agents: [...], <option>: ...}``.
+Agents = Iterable[Candidate] | Mapping[str, Any]
 
 #: ``before_handoff``: ours runs after every other hook, so reaching it means no veto.
 _LAST = 1_000_000
@@ -58,8 +70,9 @@ class Strategy(Skill):
     agent and close names.
     """
 
-    def __init__(self, agents: Iterable[Candidate], *, scope: Scope = "all") -> None:
+    def __init__(self, agents: Agents, *, scope: Scope = "all") -> None:
         super().__init__({}, scope=scope)
+        agents, _ = _from_config(type(self), agents, {})
         single = isinstance(agents, str | BaseAgent | RemoteAgent | Mapping)
         if single or not isinstance(agents, Iterable):
             raise AgentConfigError(
@@ -108,7 +121,7 @@ class Strategy(Skill):
         agent given, and none is ``agent`` itself. Run when ``agent`` starts; call it earlier
         (once the candidates exist) to fail sooner."""
         owner = f"{type(self).__name__} on agent {agent.name!r}"
-        known = [*agent.target_names(), *agent.network.names()]
+        known = list(dict.fromkeys([*agent.target_names(), *agent.network.names()]))
         for name in self.candidates:
             if name == agent.name:
                 raise AgentConfigError(
@@ -145,7 +158,7 @@ class Strategy(Skill):
 class RoundRobin(Strategy):
     """Each routed run goes to the next candidate in turn, across concurrent runs."""
 
-    def __init__(self, agents: Iterable[Candidate], *, scope: Scope = "all") -> None:
+    def __init__(self, agents: Agents, *, scope: Scope = "all") -> None:
         super().__init__(agents, scope=scope)
         # next() on a count is atomic: runs in other threads' loops never share a turn.
         self._turns = itertools.count()
@@ -160,7 +173,7 @@ class _Tracked(Strategy):
     """A strategy that counts the runs it routed to each candidate until they end, and how
     often each candidate's transfers failed in a row (see the module text)."""
 
-    def __init__(self, agents: Iterable[Candidate], *, scope: Scope = "all") -> None:
+    def __init__(self, agents: Agents, *, scope: Scope = "all") -> None:
         super().__init__(agents, scope=scope)
         self._lock = threading.Lock()  # runs of other threads (run_sync) may share the skill
         self._in_flight = dict.fromkeys(self.candidates, 0)
@@ -184,9 +197,8 @@ class _Tracked(Strategy):
         held.append([name, False])  # [target, its transfer began]
 
     def _held(self, context: Context, name: object, *, pop: bool) -> list[Any] | None:
-        held: list[list[Any]] | None = context.get(self._key)
-        for index in range(len(held or ()) - 1, -1, -1):
-            assert held is not None
+        held: list[list[Any]] = context.get(self._key) or []
+        for index in range(len(held) - 1, -1, -1):  # the latest first: a run may route twice
             if held[index][0] == name:
                 return held.pop(index) if pop else held[index]
         return None
@@ -245,12 +257,16 @@ class FallbackChain(_Tracked):
 
     def __init__(
         self,
-        agents: Iterable[Candidate],
+        agents: Agents,
         *,
         failures: int = 1,
         retry_every: int = 10,
         scope: Scope = "all",
     ) -> None:
+        agents, options = _from_config(
+            type(self), agents, {"failures": failures, "retry_every": retry_every}
+        )
+        failures, retry_every = options["failures"], options["retry_every"]
         super().__init__(agents, scope=scope)
         for label, value in (("failures", failures), ("retry_every", retry_every)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -311,13 +327,19 @@ class CapabilityMatch(Strategy):
 
     def __init__(
         self,
-        agents: Iterable[Candidate],
+        agents: Agents,
         *,
         tags: Mapping[str, Sequence[str]] | None = None,
         default: str | None = None,
         scope: Scope = "all",
     ) -> None:
+        agents, options = _from_config(type(self), agents, {"tags": tags, "default": default})
+        tags, default = options["tags"], options["default"]
         super().__init__(agents, scope=scope)
+        if tags is not None and not isinstance(tags, Mapping):
+            raise AgentConfigError(
+                f"CapabilityMatch(tags={tags!r}) maps agent names to lists of words"
+            )
         extra = dict(tags or {})
         unknown = [name for name in extra if name not in self.candidates]
         if unknown:
@@ -344,7 +366,7 @@ class CapabilityMatch(Strategy):
             try:
                 agent.find_target(self.default)
             except UnknownAgentError:
-                known = [*agent.target_names(), *agent.network.names()]
+                known = list(dict.fromkeys([*agent.target_names(), *agent.network.names()]))
                 raise AgentConfigError(
                     f"CapabilityMatch on agent {agent.name!r}: default: "
                     f"{UnknownAgentError(self.default, known)}"
@@ -377,3 +399,44 @@ class CapabilityMatch(Strategy):
         scores = self.scores(query)
         best = max(self.candidates, key=scores.__getitem__)  # the first of equals
         return best if scores[best] > 0 else self.default
+
+
+def _from_config(
+    cls: type, agents: Agents, options: dict[str, Any]
+) -> tuple[Iterable[Candidate], dict[str, Any]]:
+    """The candidates and options, from the arguments or from a team file's one ``config``
+    mapping (``{agents: [a, b], failures: 2}``), whose keys are checked by name."""
+    if not isinstance(agents, Mapping):
+        return agents, options
+    keys = ("agents", *options)
+    for key in agents:
+        if key not in keys:
+            close = difflib.get_close_matches(str(key), keys, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise AgentConfigError(
+                f"{cls.__name__} config: unknown key {key!r}{hint} Keys: {', '.join(keys)}"
+            )
+    if "agents" not in agents:
+        raise AgentConfigError(
+            f"{cls.__name__} config needs 'agents': the names of the agents to route among"
+        )
+    given = {key: value for key, value in agents.items() if key != "agents"}
+    return agents["agents"], {**options, **given}
+
+
+#: The names a team file's ``skills:`` gives the strategies once registered:
+#: ``skills: [{name: round-robin, config: {agents: [a, b]}}]``.
+SKILL_NAMES: dict[str, type[Strategy]] = {
+    "round-robin": RoundRobin,
+    "least-busy": LeastBusy,
+    "capability": CapabilityMatch,
+    "fallback": FallbackChain,
+}
+
+
+@hookimpl
+def register_skills(register: Callable[..., Any]) -> None:
+    """Register the strategies under ``SKILL_NAMES`` (a plugin hook: register this module
+    with a plugin registry)."""
+    for name, skill in SKILL_NAMES.items():
+        register(skill, name=name)
