@@ -246,13 +246,14 @@ def graph_command(target: str, output: Path | None, check: bool) -> None:
     Python file). Errors and warnings go to stderr, one line each; the diagram to stdout.
     Exits with status 1 when the graph has errors.
     """
+    from webagents.server.loading import TargetError
     from webagents.teams.graph import GraphvizNotFoundError, load_graph, render
 
     try:
         report = load_graph(target)
     except (ValueError, OSError) as error:  # TeamFileError, TargetError: they name the fix
-        if error.__cause__ is not None:  # the target's own code raised: show where
-            import traceback
+        if isinstance(error, TargetError) and error.__cause__ is not None:
+            import traceback  # the target's own code raised: show where
 
             traceback.print_exception(error.__cause__)
         raise click.UsageError(str(error).splitlines()[0]) from None

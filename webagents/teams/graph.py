@@ -491,8 +491,11 @@ def load_graph(target: str) -> GraphReport:
 
         try:
             team = load_team(target)
-        except TeamGraphError as error:
-            return error.report
+        except ValueError as error:  # the graph's errors, maybe as the file's error's cause
+            for raised in (error, error.__cause__):
+                if isinstance(raised, TeamGraphError):
+                    return raised.report
+            raise
         return check_graph(team.start, team.agents)
     from webagents.server.loading import TargetError, load_target
 
