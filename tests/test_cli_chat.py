@@ -8,16 +8,20 @@ import json
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.test_cli_run import AGENTS, TEAM, team_model, webagents
 from webagents.testing import FakeOpenAIServer
+from webagents.testing.replies import ReplyLike
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
@@ -192,3 +196,36 @@ def test_a_team_file_keeps_the_conversation_with_its_specialist(
             if terminal.process.poll() is None:
                 terminal.process.kill()
         assert terminal.close() == 0
+
+
+def test_ctrl_c_stops_the_answer_and_keeps_the_chat(tmp_path: Path, env: dict[str, str]) -> None:
+    arrived, release = threading.Event(), threading.Event()
+
+    def slow_first(request: dict[str, Any]) -> ReplyLike:
+        if not arrived.is_set():
+            arrived.set()
+            release.wait(DEADLINE)  # the model is still thinking when the user presses Ctrl-C
+        return team_model(request)
+
+    team_file = tmp_path / "team.yaml"
+    team_file.write_text(TEAM)
+    with FakeOpenAIServer(responder=slow_first) as server:
+        env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test-key")
+        terminal = Terminal([WEBAGENTS, "chat", str(team_file)], env)
+        try:
+            terminal.expect_prompt()
+            os.write(terminal.master, b"hello there\n")
+            assert arrived.wait(DEADLINE)
+            terminal.process.send_signal(signal.SIGINT)
+            assert "(interrupted)" in terminal.expect_prompt()
+            release.set()
+            assert "desk answers next" in terminal.send("/agent")
+            assert "desk: desk answers: and again" in terminal.send("and again")
+            os.write(terminal.master, b"/quit\n")
+            terminal.read_until("\x00")
+        finally:
+            release.set()
+            if terminal.process.poll() is None:
+                terminal.process.kill()
+        assert terminal.close() == 0
+    assert "Traceback" not in terminal.seen
