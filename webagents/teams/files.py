@@ -17,16 +17,15 @@ from typing import TYPE_CHECKING, Any
 from webagents.agents.agent import BaseAgent
 from webagents.agents.network import AgentNetwork, RemoteAgent
 from webagents.agents.skills.base import Skill
-from webagents.agents.skills.decorators import hook
-from webagents.context import Context
 from webagents.errors import AgentConfigError
+from webagents.teams.edges import Edge, HandoffEdges
 from webagents.teams.team import Team
 
 if TYPE_CHECKING:
     from webagents.agents.sessions import SessionStore
     from webagents.teams.spec import AgentSpec, TeamSpec
 
-__all__ = ["HandoffInstructions", "TeamFileError", "load_team", "team_schema"]
+__all__ = ["TeamFileError", "load_team", "team_schema"]
 
 _Path = tuple[str | int, ...]
 _EDGE_KINDS = frozenset({"unknown_target", "tool_collision", "unusable_transfer"})
@@ -199,22 +198,6 @@ def _problem(issue: Mapping[str, Any], path: _Path) -> str:
     return message[0].lower() + message[1:] if message else kind
 
 
-class HandoffInstructions(Skill):
-    """Per-edge instructions of a team file: a ``before_handoff`` hook puts the edge's text in
-    ``handoff_context["instructions"]``, which the target sees with the conversation."""
-
-    def __init__(self, instructions: Mapping[str, str]) -> None:
-        super().__init__({"instructions": dict(instructions)})
-
-    @hook("before_handoff", priority=5)
-    def add_instructions(self, context: Context) -> Context:
-        text = self.config["instructions"].get(context.get("handoff_agent"))
-        handoff_context = context.get("handoff_context")
-        if text and isinstance(handoff_context, dict):
-            handoff_context.setdefault("instructions", text)
-        return context
-
-
 class _Builder:
     def __init__(
         self,
@@ -354,7 +337,8 @@ class _Builder:
                 raise doc.error(where, f"skill {skill_name!r} is listed twice; keep one")
             skills[skill_name] = _skill(doc, where, skill_name, config)
         if notes:
-            skills["team-handoff-instructions"] = HandoffInstructions(notes)
+            edges = {target: Edge(instructions=text) for target, text in notes.items()}
+            skills["handoff-edges"] = HandoffEdges(edges)
         try:
             return BaseAgent(
                 agent.name,
