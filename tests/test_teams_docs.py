@@ -72,3 +72,17 @@ def test_every_field_is_documented() -> None:
     for _, model in _SECTIONS:
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} needs a description"
+
+
+def test_the_pages_team_files_load(tmp_path: Path) -> None:
+    import re
+
+    from webagents.teams import load_team
+
+    blocks = re.findall(r"^```yaml\n(.*?)^```", PAGE.read_text(encoding="utf-8"), re.M | re.S)
+    assert blocks
+    for number, block in enumerate(blocks):
+        path = tmp_path / f"team{number}.yaml"
+        path.write_text(block)
+        team = load_team(path, env={"EXPERT_KEY": "sk-expert"})
+        assert team.start is next(iter(team.agents.values()))
