@@ -22,11 +22,10 @@ $(STAMP): pyproject.toml $(addsuffix pyproject.toml,$(PLUGINS))
 demo: $(STAMP)
 	$(BIN)/python examples/customer_service.py
 
-# redis-server and PostgreSQL for the session-store and ledger tests, and wrk, whose
-# output one benchmark test reads (Debian packages).
+# redis-server and PostgreSQL for the session-store and ledger tests, wrk for a benchmark
+# test and Graphviz for the team-graph drawings (Debian packages).
 services:
 	bash scripts/install-services.sh
-	bash scripts/install-wrk.sh
 
 unit: $(STAMP) services
 	$(BIN)/python -m pytest -q

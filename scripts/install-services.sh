@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Install the servers the test suite starts (redis-server, PostgreSQL) when they are missing.
-# The tests start their own instances on free 127.0.0.1 ports; nothing here starts a service.
+# Install what the test suite needs from Debian when it is missing: the servers it starts
+# (redis-server, PostgreSQL) and two tools it runs (wrk, whose output a benchmark test reads,
+# and Graphviz's dot, which draws team graphs). The tests start their own server instances on
+# free 127.0.0.1 ports; nothing here starts a service.
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install wrk, the HTTP load generator of the server benchmark (`make bench`), when missing.
-# `make bench` loads the server with it; `make test` installs it for the one test that runs it.
+# `make bench` loads the server with it (`make test` installs it with the test services).
 set -euo pipefail
 
 command -v wrk >/dev/null 2>&1 && exit 0
