@@ -47,7 +47,11 @@ def test_plugins_table_and_json(registry: PluginRegistry) -> None:
         __version__,
         "nli,",
         "discovery,",
-        "payment",
+        "payment,",
+        "round-robin,",
+        "least-busy,",
+        "capability,",
+        "fallback",
         "register_skills",
     ]
     assert row.split() == ["echo-plugin", "webagents-echo", "1.2", "echo", "register_skills"]

@@ -34,7 +34,16 @@ from webagents.plugins.manager import normalise_name
 from webagents.testing import ScriptedModel
 
 FAKE_PREFIX = "wa_fake_plugin_"
-STOCK_SKILLS = {"nli", "discovery", "payment"}  # registered by the built-in plugin
+STOCK_NAMES = "capability, discovery, fallback, least-busy, nli, payment, round-robin"
+STOCK_SKILLS = {
+    "nli",
+    "discovery",
+    "payment",
+    "round-robin",
+    "least-busy",
+    "capability",
+    "fallback",
+}  # registered by the built-in plugin
 
 
 def unique(prefix: str) -> str:
@@ -171,7 +180,10 @@ def test_unknown_skill_lists_the_registered_ones(registry: PluginRegistry) -> No
 def test_unknown_skill_in_a_registry_without_plugins_lists_the_stock_skills(
     registry: PluginRegistry,
 ) -> None:
-    with pytest.raises(AgentConfigError, match=r"registered skills: discovery, nli, payment$"):
+    with pytest.raises(
+        AgentConfigError,
+        match=rf"registered skills: {STOCK_NAMES}$",
+    ):
         get_skill("anything")
 
 
@@ -327,7 +339,8 @@ def test_agent_builds_a_skill_from_its_registered_name(registry: PluginRegistry)
 def test_agent_with_unknown_skill_name_fails_at_construction(registry: PluginRegistry) -> None:
     registry.register(WeatherPlugin(), name="weather-plugin")
     with pytest.raises(
-        AgentConfigError, match="registered skills: discovery, nli, payment, weather"
+        AgentConfigError,
+        match=f"registered skills: {STOCK_NAMES}, weather",
     ):
         BaseAgent(unique("plugin-skill"), skills={"x": "wether"})
 
@@ -510,7 +523,10 @@ def test_load_plugins_empty_loads_none(site: FakeSite, monkeypatch: pytest.Monke
     install_three(site)
     monkeypatch.setenv("WEBAGENTS_LOAD_PLUGINS", "")
     registry = PluginRegistry()
-    with pytest.raises(AgentConfigError, match=r"registered skills: discovery, nli, payment$"):
+    with pytest.raises(
+        AgentConfigError,
+        match=rf"registered skills: {STOCK_NAMES}$",
+    ):
         registry.get_skill("fake-alpha-skill")
     assert loaded(site) == set()
     assert registry.plugins == {}
@@ -749,7 +765,15 @@ def test_stock_skills_are_registered_by_the_builtin_plugin(registry: PluginRegis
         "distribution": "webagents-net",
         "version": webagents.__version__,
         "builtin": True,
-        "skills": ["nli", "discovery", "payment"],
+        "skills": [
+            "nli",
+            "discovery",
+            "payment",
+            "round-robin",
+            "least-busy",
+            "capability",
+            "fallback",
+        ],
         "models": [],
         "tools": [],
         "hooks": ["register_skills"],

@@ -18,7 +18,6 @@ from webagents import BaseAgent, tool
 from webagents.agents import AgentNetwork
 from webagents.errors import AgentConfigError
 from webagents.remote.client import RemoteClient
-from webagents.teams import strategies
 from webagents.teams.strategies import (
     CapabilityMatch,
     FallbackChain,
@@ -337,12 +336,9 @@ agents:
 """
 
 
-async def test_a_team_file_routes_with_a_registered_strategy(
-    tmp_path: Path, register_plugin: Callable[..., object]
-) -> None:
+async def test_a_team_file_routes_with_a_built_in_strategy(tmp_path: Path) -> None:
     from webagents.teams import load_team
 
-    register_plugin(strategies, name="strategies")
     path = tmp_path / "pool.yaml"
     path.write_text(POOL)
     team = load_team(path)
@@ -358,11 +354,10 @@ async def test_a_team_file_routes_with_a_registered_strategy(
 
 
 def test_a_bad_strategy_config_in_a_team_file_names_the_file_and_the_key(
-    tmp_path: Path, register_plugin: Callable[..., object]
+    tmp_path: Path,
 ) -> None:
     from webagents.teams import TeamFileError, load_team
 
-    register_plugin(strategies, name="strategies")
     path = tmp_path / "pool.yaml"
     path.write_text(POOL.replace("round-robin, config: {agents", "fallback, config: {agent"))
 

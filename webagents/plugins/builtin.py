@@ -18,11 +18,16 @@ __all__ = ["register_skills"]
 @hookimpl
 def register_skills(register: Callable[..., Any]) -> None:
     """Register ``NLISkill``, ``DiscoverySkill`` and ``PaymentSkill`` as ``nli``, ``discovery``
-    and ``payment``. Their modules are imported here, when plugins load, not at import."""
+    and ``payment``, and the routing strategies as ``round-robin``, ``least-busy``,
+    ``capability`` and ``fallback`` (so team files can name them). Their modules are imported
+    here, when plugins load, not at import."""
     from webagents.agents.skills.discovery import DiscoverySkill
     from webagents.agents.skills.nli import NLISkill
     from webagents.agents.skills.payment import PaymentSkill
+    from webagents.teams.strategies import SKILL_NAMES as STRATEGIES
 
     register(NLISkill, name="nli")
     register(DiscoverySkill, name="discovery")
     register(PaymentSkill, name="payment")
+    for name, strategy in STRATEGIES.items():
+        register(strategy, name=name)
