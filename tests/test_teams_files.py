@@ -309,6 +309,10 @@ def test_graph_errors_point_at_the_agent(tmp_path: Path) -> None:
     error = error_for(tmp_path, text)
     assert (error.line, error.agent, error.field) == (6, "Desk", "can_transfer_to")
     assert "has max_handoffs=0" in error.problem
+    from webagents.teams.graph import TeamGraphError
+
+    assert isinstance(error.__cause__, TeamGraphError)  # the whole report, for webagents graph
+    assert error.__cause__.report.errors[0].agent == "Desk"
 
 
 async def test_two_loads_of_a_file_are_separate_teams_that_share_a_sqlite_store(

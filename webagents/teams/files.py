@@ -248,7 +248,7 @@ class _Builder:
     def _check_graph(self, team: Team, names: Mapping[str, int]) -> None:
         """The handoff graph's errors (``webagents.teams.graph``), pointing at the agent each
         is about. Its warnings are not logged here: ``webagents graph`` shows them."""
-        from webagents.teams.graph import check_graph
+        from webagents.teams.graph import TeamGraphError, check_graph
 
         report = check_graph(team.start, team.agents)
         if report.errors:
@@ -256,7 +256,10 @@ class _Builder:
             field = "can_transfer_to" if first.kind in _EDGE_KINDS else "name"
             path: _Path = ("agents", names[first.agent], field) if first.agent in names else ()
             also = "".join(f"; also: {issue.message}" for issue in others)
-            raise self.document.error(path, first.message + also)
+            # Chained: `webagents graph` shows the whole report (warnings too) from the cause.
+            raise self.document.error(path, first.message + also) from TeamGraphError(
+                report, team.name
+            )
 
     def _remote(self, network: AgentNetwork, index: int, agent: AgentSpec) -> RemoteAgent:
         doc = self.document
