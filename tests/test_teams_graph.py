@@ -197,6 +197,23 @@ def test_raise_for_errors_lists_every_error_and_validate_team_logs_warnings(
     assert validate_team(Sound()).ok
 
 
+def test_a_team_that_hands_back_builds_without_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class BothWays:
+        name = "tutors"
+        start = agent("triage", handoffs=["math"])
+        agents = team(start, agent("math", handoffs=["triage"]))
+
+    with caplog.at_level(logging.INFO, "webagents"):
+        report = validate_team(BothWays())
+
+    assert [issue.kind for issue in report.warnings] == ["cycle"]  # still reported
+    assert [(r.levelno, "cycle" in r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, True)
+    ]
+
+
 # --- warnings ----------------------------------------------------------------------------
 
 

@@ -448,7 +448,10 @@ def validate_team(team: _TeamLike) -> GraphReport:
     logger, errors raise ``TeamGraphError`` listing them all."""
     report = check_graph(team.start, team.agents)
     for issue in report.warnings:
-        logger.warning("team %r: %s", team.name, issue)
+        # A cycle is how most handoff teams are meant to work (a specialist hands back to
+        # triage): worth showing in `webagents graph`, not a warning at every build.
+        level = logging.INFO if issue.kind == "cycle" else logging.WARNING
+        logger.log(level, "team %r: %s", team.name, issue)
     report.raise_for_errors(team.name)
     return report
 
