@@ -4,7 +4,8 @@ Each *step* gives the conversation to one agent: on arrival it evaluates its han
 conditions on the user turn, then alternates model calls and tool calls until the model
 answers, a transfer starts, or ``max_turns``. A step ends ``Answered``, ``HandedOff`` (a
 local target takes the next step of the same loop, so a step costs the same at any depth of
-the chain) or ``CARRY_ON`` (the agent goes on by itself).
+the chain) or ``CARRY_ON`` (the agent goes on by itself). What a model call sends and how its
+response is taken in is ``webagents.agents.model_calls``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextvars import Token
 from typing import TYPE_CHECKING, Any, Final
 
-from webagents.agents import handoffs, ownership
-from webagents.agents.dispatch import call_user, run_hooks
+from webagents.agents import handoffs, model_calls, ownership
+from webagents.agents.dispatch import run_hooks
 from webagents.agents.network import RemoteAgent
 from webagents.agents.result import RunResult
 from webagents.agents.skills.decorators import SCOPES, HookEvent
@@ -45,18 +46,13 @@ from webagents.events import (
     ErrorEvent,
     HandoffComplete,
     RunEvent,
-    TextDelta,
-    TextWithdrawn,
     ToolCallEvent,
     ToolResultEvent,
 )
-from webagents.messages import context_message, latest_user_text, normalise_messages
+from webagents.messages import latest_user_text, normalise_messages
 from webagents.models.base import (
-    ModelRequest,
-    ModelResponse,
     ToolCall,
     Usage,
-    with_unique_call_ids,
 )
 
 if TYPE_CHECKING:
@@ -352,7 +348,8 @@ class Run:
             turns -= 1
             if "before_llm_call" in hooks:
                 await self.hooks(agent, "before_llm_call")
-            response = await self.call_model(agent, await self.request_messages(step))
+            messages = await model_calls.request_messages(self, step)
+            response = await model_calls.call_model(self, agent, messages)
             self.append(view, response.to_message())
             calls = response.tool_calls
             if not calls:
@@ -401,108 +398,7 @@ class Run:
             is_error=is_error,
         )
 
-    async def call_model(self, agent: BaseAgent, messages: list[dict[str, Any]]) -> ModelResponse:
-        """One model call (streamed when the run streams), its ids checked and its usage
-        counted; an ``after_llm_call`` hook may replace the response."""
-        assert agent.model is not None
-        request = ModelRequest(
-            messages, self.offered_tools(agent), agent.name, agent.model_settings
-        )
-        if self.streaming:
-            response = await self.stream_model(agent, request)
-        else:
-            response = await agent.model.complete(request)
-        if response.tool_calls:
-            if self.call_ids is None:
-                self.call_ids = _call_ids(self.transcript)
-            response = with_unique_call_ids(response, self.call_ids)
-        self.usage.add(response.usage)
-        if "after_llm_call" not in agent.capabilities.hooks:
-            return response
-        self.context["llm_response"] = response
-        await self.hooks(agent, "after_llm_call")
-        replaced = self.context.get("llm_response")
-        if not isinstance(replaced, ModelResponse) or replaced is response:
-            return response
-        if self.streaming and response.content and replaced.content != response.content:
-            self.emit(
-                TextWithdrawn,
-                agent=agent.name,
-                reason="an after_llm_call hook replaced the answer",
-                replacement=replaced.content,
-            )
-        return replaced
-
     def append(self, view: list[dict[str, Any]], message: dict[str, Any]) -> None:
         view.append(message)
         if view is not self.transcript:
             self.transcript.append(message)
-
-    async def stream_model(self, agent: BaseAgent, request: ModelRequest) -> ModelResponse:
-        assert agent.model is not None
-        response: ModelResponse | None = None
-        streamed = False
-        async for item in agent.model.stream(request):
-            if isinstance(item, str):
-                if item:
-                    streamed = True
-                    self.emit(TextDelta, agent=agent.name, text=item)
-            else:
-                response = item
-        if response is None:
-            raise AgentConfigError(
-                f"model {agent.model.name!r} ended its stream without a ModelResponse; "
-                f"a Model's stream() must yield one last"
-            )
-        if response.content and not streamed:
-            # A model that answers in one piece still reaches a stream's reader as text.
-            self.emit(TextDelta, agent=agent.name, text=response.content)
-        return response
-
-    async def request_messages(self, step: Step) -> list[dict[str, Any]]:
-        """What the model reads: the system prompt (instructions and ``@prompt`` text), then
-        the view, with context handed over shown as data where the handoff happened."""
-        agent, view = step.agent, step.view
-        if agent.capabilities.prompts:
-            system = await self.prompted_system(agent)
-        else:
-            system = agent.system_message
-        if step.handoff_context:
-            at = step.context_at
-            view = [*view[:at], context_message(step.handoff_context), *view[at:]]
-        return [system, *view] if system is not None else list(view)
-
-    async def prompted_system(self, agent: BaseAgent) -> dict[str, Any] | None:
-        parts = [agent.instructions] if agent.instructions else []
-        for entry in agent.capabilities.prompts:
-            args = (self.context,) if entry.takes_context else ()
-            text = await call_user(entry.where, "prompt", entry.call, *args)
-            if text:
-                parts.append(str(text))
-        return {"role": "system", "content": "\n\n".join(parts)} if parts else None
-
-    def offered_tools(self, agent: BaseAgent) -> list[dict[str, Any]]:
-        """The agent's tools for this caller, and transfers while the bounds allow them.
-        The lists are shared between runs: models must not modify a request."""
-        scope = self.context.scope
-        book = self.book
-        if not agent.handoff_targets or book.exhausted:
-            return agent.capabilities.tool_schemas[scope]
-        tools = agent.tools_with_transfers(scope)
-        if book.edges:  # a transfer this run already made is never offered again
-            name = agent.name
-            return [
-                tool
-                for tool in tools
-                if not book.taken(name, agent.target_for_tool(tool["function"]["name"]))
-            ]
-        return tools
-
-
-def _call_ids(transcript: list[dict[str, Any]]) -> set[str]:
-    return {
-        str(call.get("id"))
-        for message in transcript
-        for call in message.get("tool_calls") or ()
-        if isinstance(call, Mapping)
-    }

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from webagents._threads import in_worker
 from webagents._urls import shown_name
 from webagents.agents.capabilities import ToolEntry, scope_allows
+from webagents.agents.model_calls import offered_tools
 from webagents.errors import ToolArgumentsError, ToolRetry
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ async def run_tool(run: Run, agent: BaseAgent, call: ToolCall) -> tuple[str, boo
     entry = agent.capabilities.tools.get(call.name)
     context = run.context
     if entry is None or not scope_allows(context.scope, entry.scope):
-        offered = [t["function"]["name"] for t in run.offered_tools(agent)]
+        offered = [t["function"]["name"] for t in offered_tools(run, agent)]
         return f"Error: there is no tool {shown_name(call.name)!r}; available: {offered}", True
     hooks = agent.capabilities.hooks
     arguments = call.arguments
