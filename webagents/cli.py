@@ -247,7 +247,8 @@ def graph_command(target: str, output: Path | None, check: bool) -> None:
     Exits with status 1 when the graph has errors.
     """
     from webagents.server.loading import TargetError
-    from webagents.teams.graph import GraphvizNotFoundError, load_graph, render
+    from webagents.teams.graph import GraphvizNotFoundError, render
+    from webagents.teams.graph_target import load_graph
 
     try:
         report = load_graph(target)
