@@ -27,7 +27,8 @@ __all__ = [
     "concurrent_runs",
     "measure",
     "measure_batches",
-    "measure_timed",
+    "measure_paired",
+    "median_difference_us",
     "median_us",
     "peak_rss_mb",
 ]
@@ -74,18 +75,23 @@ async def measure(
 ) -> dict[str, list[float]]:
     """Seconds per call of each op, one figure per round.
 
-    Each op is first warmed up (at least ``min_warmup`` calls and ``round_s`` seconds), which
-    also sizes its batch so a round takes about ``round_s``. Then every round times one batch
-    of each op in turn (interleaved, so drift hits all ops alike), after a ``gc.collect()``.
+    Each op is first warmed up (``min_warmup`` calls, not timed), then timed for about
+    ``round_s`` to size its batch so a round takes about ``round_s``: sized from the warm-up,
+    an op whose first call is slow (one opening a connection) got a batch a third the size
+    of its peer's, and the cold first call after each round's ``gc.collect()`` weighed three
+    times as much in its figure. Then every round times one batch of each op in turn
+    (interleaved, so drift hits all ops alike), after a ``gc.collect()``.
     """
     batch: dict[str, int] = {}
     for name, op in ops.items():
+        for _ in range(min_warmup):
+            await op()
         calls, started = 0, time.perf_counter()
         while True:
             await op()
             calls += 1
             elapsed = time.perf_counter() - started
-            if calls >= min_warmup and elapsed >= round_s:
+            if elapsed >= round_s:
                 break
         batch[name] = max(1, round(round_s * calls / elapsed))
     samples: dict[str, list[float]] = {name: [] for name in ops}
@@ -100,32 +106,43 @@ async def measure(
     return samples
 
 
-async def measure_timed(
-    ops: Mapping[str, TimedOp], *, rounds: int, round_s: float, min_warmup: int = 3
-) -> dict[str, list[float]]:
-    """Seconds per call of each op, one figure per round, for ops that time themselves.
+async def measure_paired(
+    pairs: Mapping[str, tuple[TimedOp, TimedOp]], *, rounds: int, round_s: float
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Seconds of every call of two ops that time themselves, called in turn: an op and its
+    baseline, call after call, so that both calls of a pair meet the same state of the
+    machine. Per pair: the two lists of seconds, in call order (``a[i]`` ran just before
+    ``b[i]``); the median of their differences is robust to a call the scheduler or the
+    collector stalled, which a batch's mean is not.
 
-    As ``measure``, but each call returns the seconds of its measured part, so an op may do
-    work around it that is not counted (such as preparing sessions of a given size). Warm-up
-    and batches are sized by those seconds: a round holds about ``round_s`` of measured work.
+    Warm-up is one call of each (not counted), then the pair is timed for about ``round_s``
+    to size its batch: a round holds about ``round_s`` of measured work, whatever the ops do
+    around it that they do not count (such as preparing sessions of a given size).
     """
     batch: dict[str, int] = {}
-    for name, op in ops.items():
+    for name, (first, second) in pairs.items():
+        await first()
+        await second()
         calls, measured = 0, 0.0
-        while calls < min_warmup or measured < round_s:
-            measured += await op()
+        while measured < round_s:
+            measured += await first() + await second()
             calls += 1
         batch[name] = max(1, round(round_s * calls / measured))
-    samples: dict[str, list[float]] = {name: [] for name in ops}
+    samples: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in pairs}
     for _ in range(rounds):
-        for name, op in ops.items():
-            size = batch[name]
+        for name, (first, second) in pairs.items():
+            firsts, seconds = samples[name]
             gc.collect()
-            measured = 0.0
-            for _ in range(size):
-                measured += await op()
-            samples[name].append(measured / size)
+            for _ in range(batch[name]):
+                firsts.append(await first())
+                seconds.append(await second())
     return samples
+
+
+def median_difference_us(samples: tuple[list[float], list[float]]) -> float:
+    """The median of ``a[i] - b[i]`` over the pairs of ``measure_paired``, in microseconds."""
+    firsts, seconds = samples
+    return median_us([a - b for a, b in zip(firsts, seconds, strict=True)])
 
 
 class GcClock:

@@ -69,6 +69,7 @@ class Mode:
     name: str
     rounds: int  # handoff, run, tool
     round_ms: float
+    processes: int  # fresh processes per side for handoff, run, tool, http and session
     concurrent_rounds: int
     concurrent_round_ms: float
     concurrent_processes: int  # fresh processes per N and side; figures are their medians
@@ -84,8 +85,11 @@ class Mode:
 
 # The http figure is a ratio of two few-millisecond timings over a real socket: with five
 # rounds its median swung from 0.9 to 1.23 on the same code; eleven cost a second more.
-QUICK = Mode("quick", 5, 20, 1, 50, 1, 3, 1, 11, 20, 5, 40, 1, 3000)
-FULL = Mode("full", 21, 100, 1, 300, 3, 9, 9, 21, 60, 9, 150, 3, 5000)
+# One process's figures move with its heap layout and the machine's spell while it ran (the
+# peer's tool round trip read 1.8 ms in one run and 3.5 ms in the next): every figure is
+# the median of several fresh processes, the two sides' processes taking turns.
+QUICK = Mode("quick", 5, 20, 3, 1, 50, 1, 3, 1, 11, 20, 5, 40, 1, 3000)
+FULL = Mode("full", 11, 100, 5, 1, 300, 3, 9, 9, 15, 60, 7, 150, 3, 5000)
 
 
 # running the two sides ---------------------------------------------------------------------
@@ -140,17 +144,18 @@ def groups(mode: Mode, url: str) -> list[Group]:
         "round_ms": mode.session_round_ms,
     }
     once = {"ours": 1, "peer": 1}
+    several = {"ours": mode.processes, "peer": mode.processes}
     return [
-        ([(("handoff",), "handoff", {"size": CHAIN, **micro})], once),
-        ([(("run",), "run", micro)], once),
-        ([(("tool",), "tool", micro)], once),
+        ([(("handoff",), "handoff", {"size": CHAIN, **micro})], several),
+        ([(("run",), "run", micro)], several),
+        ([(("tool",), "tool", micro)], several),
         (
             [(("concurrent", str(n)), "concurrent", {"size": n, **concurrent}) for n in SIZES],
             {"ours": mode.concurrent_processes_ours, "peer": mode.concurrent_processes},
         ),
         ([(("import",), "import", {"rounds": mode.import_rounds})], once),
-        ([(("http",), "http", http)], once),
-        ([(("session",), "session", session)], once),
+        ([(("http",), "http", http)], several),
+        ([(("session",), "session", session)], several),
     ]
 
 
@@ -195,13 +200,20 @@ def measure_server(mode: Mode) -> dict[str, Any]:
 
 
 def merge(results: list[Figures]) -> Figures:
-    """One workload's results from several fresh processes: the median of each figure
-    (a process's heap layout and collector timing vary more than its rounds do)."""
+    """One workload's results from several fresh processes: the median of each figure, at
+    any depth (a process's heap layout and collector timing vary more than its rounds do)."""
+    merged = _medians(results)
+    merged["processes"] = len(results)
+    return merged
+
+
+def _medians(results: list[Figures]) -> Figures:
     merged = dict(results[0])
     for key, value in results[0].items():
         if isinstance(value, float):
             merged[key] = statistics.median(result[key] for result in results)
-    merged["processes"] = len(results)
+        elif isinstance(value, dict):
+            merged[key] = _medians([result[key] for result in results])
     return merged
 
 

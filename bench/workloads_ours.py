@@ -27,7 +27,8 @@ from _harness import (
     cold_import,
     concurrent_runs,
     measure,
-    measure_timed,
+    measure_paired,
+    median_difference_us,
     median_us,
 )
 
@@ -376,7 +377,8 @@ async def session(
 
     ``session_turn_us`` is what the session costs the turn: (turn with ``session_id`` on a
     session of N messages) - (the same agent answering the same N messages without a
-    session, see ``without_session``), the median of the per-round differences.
+    session, see ``without_session``), the median of the differences of each timed turn and
+    the baseline run just after it.
     """
     if size <= SESSION_SMALL:
         raise ValueError(f"the long session must hold more than {SESSION_SMALL} messages")
@@ -410,29 +412,31 @@ async def _session(
         raise AssertionError(f"a first session turn stored {seed}")
     turn = seed.messages  # what one turn stores: the user message and the answer
 
-    ops: dict[str, TimedOp] = {}
+    pairs: dict[str, tuple[TimedOp, TimedOp]] = {}
     for n in sizes:
         history = _conversation(turn, n)
-        ops[f"without {n}"] = timed(first, without_session(first, history), n + 2)
-        for kind, agent in agents.items():  # next to their baseline: the same spell of load
-            ops[f"{kind} {n}"] = SessionsAt(agent, turn, n, turns).turn
+        alone = timed(first, without_session(first, history), n + 2)
+        for kind, agent in agents.items():
+            pairs[f"{kind} {n}"] = (SessionsAt(agent, turn, n, turns).turn, alone)
         asked = [*history, turn[0]]
-        ops[f"messages {n}"] = timed(first, lambda asked=asked: first.run(asked), n + 2)
-    samples = await measure_timed(ops, rounds=rounds, round_s=round_s, min_warmup=1)
+        pairs[f"messages {n}"] = (timed(first, lambda asked=asked: first.run(asked), n + 2), alone)
+    samples = await measure_paired(pairs, rounds=rounds, round_s=round_s)
 
     def median(name: str) -> float:
-        return median_us(samples[name])
-
-    def difference(kind: str, n: int) -> float:
-        pairs = zip(samples[f"{kind} {n}"], samples[f"without {n}"], strict=True)
-        return median_us([with_session - alone for with_session, alone in pairs])
+        return median_us(samples[name][0])
 
     return {
         "workload": "session",
         "sizes": list(sizes),
-        "session_turn_us": {kind: {str(n): difference(kind, n) for n in sizes} for kind in agents},
+        "session_turn_us": {
+            kind: {str(n): median_difference_us(samples[f"{kind} {n}"]) for n in sizes}
+            for kind in agents
+        },
         "session_us": {kind: {str(n): median(f"{kind} {n}") for n in sizes} for kind in agents},
-        "without_session_us": {str(n): median(f"without {n}") for n in sizes},
+        "without_session_us": {
+            str(n): median_us([t for kind in agents for t in samples[f"{kind} {n}"][1]])
+            for n in sizes
+        },
         "messages_us": {str(n): median(f"messages {n}") for n in sizes},
         "turns_per_session": {str(n): max(1, n // 100) for n in sizes},
         "rounds": rounds,

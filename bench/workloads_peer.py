@@ -28,7 +28,8 @@ from _harness import (
     cold_import,
     concurrent_runs,
     measure,
-    measure_timed,
+    measure_paired,
+    median_difference_us,
     median_us,
 )
 from agents import Agent, Runner, SQLiteSession, Usage, function_tool, set_tracing_disabled
@@ -337,7 +338,8 @@ async def session(size: int = 10_000, rounds: int = 11, round_s: float = 0.1) ->
     """(g) one turn (a user message, a one-turn answer) on a ``SQLiteSession`` (in a temporary
     file) holding 10 items and on one holding ``size``. ``session_turn_us``: (turn with
     ``session=`` on a session of N items) - (the same agent given the same N items and the
-    question as its input, without a session), the median of the per-round differences."""
+    question as its input, without a session), the median of the differences of each timed
+    turn and the baseline run just after it."""
     if size <= SESSION_SMALL:
         raise ValueError(f"the long session must hold more than {SESSION_SMALL} items")
     sizes = (SESSION_SMALL, size)
@@ -351,13 +353,15 @@ async def session(size: int = 10_000, rounds: int = 11, round_s: float = 0.1) ->
             turn = await seed.get_items()  # what one turn stores: the question, the answer
             if len(turn) != 2 or result.final_output != ANSWER:
                 raise AssertionError(f"a first session turn stored {turn}")
-            ops: dict[str, TimedOp] = {}
+            pairs: dict[str, tuple[TimedOp, TimedOp]] = {}
             for n, stored in sessions.items():
                 history = _conversation(turn, n)
                 await stored.add_items(history)
-                ops[f"without {n}"] = without_session(agent, history)
-                ops[f"sqlite {n}"] = session_turn(agent, stored, n)
-            samples = await measure_timed(ops, rounds=rounds, round_s=round_s, min_warmup=1)
+                pairs[f"sqlite {n}"] = (
+                    session_turn(agent, stored, n),
+                    without_session(agent, history),
+                )
+            samples = await measure_paired(pairs, rounds=rounds, round_s=round_s)
             for n, stored in sessions.items():
                 if len(await stored.get_items()) != n:
                     raise AssertionError(f"the session of {n} items did not keep its size")
@@ -365,16 +369,14 @@ async def session(size: int = 10_000, rounds: int = 11, round_s: float = 0.1) ->
             for stored in (seed, *sessions.values()):
                 stored.close()
 
-    def difference(n: int) -> float:
-        pairs = zip(samples[f"sqlite {n}"], samples[f"without {n}"], strict=True)
-        return median_us([with_session - alone for with_session, alone in pairs])
-
     return {
         "workload": "session",
         "sizes": list(sizes),
-        "session_turn_us": {"sqlite": {str(n): difference(n) for n in sizes}},
-        "session_us": {"sqlite": {str(n): median_us(samples[f"sqlite {n}"]) for n in sizes}},
-        "without_session_us": {str(n): median_us(samples[f"without {n}"]) for n in sizes},
+        "session_turn_us": {
+            "sqlite": {str(n): median_difference_us(samples[f"sqlite {n}"]) for n in sizes}
+        },
+        "session_us": {"sqlite": {str(n): median_us(samples[f"sqlite {n}"][0]) for n in sizes}},
+        "without_session_us": {str(n): median_us(samples[f"sqlite {n}"][1]) for n in sizes},
         "rounds": rounds,
     }
 

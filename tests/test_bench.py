@@ -101,6 +101,29 @@ def test_the_fake_model_is_a_model(ours: ModuleType) -> None:
     assert isinstance(ours.FakeModel(), Model)
 
 
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(BENCH))
+    return importlib.import_module("_harness")
+
+
+async def test_a_slow_first_call_does_not_shrink_an_ops_batch(harness: ModuleType) -> None:
+    """An op whose first call is slow (one opening a connection) is batched as its later
+    calls are: sized from its warm-up it got a batch of 1, so every round's figure held
+    the cold call after the round's ``gc.collect()``."""
+    calls = 0
+
+    async def opens_then_fast() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(0.05)
+
+    samples = await harness.measure({"op": opens_then_fast}, rounds=1, round_s=0.005)
+    assert len(samples["op"]) == 1
+    assert calls > 50  # warm-up, sizing and one round of a batch sized by the fast calls
+
+
 async def test_handoff_workload(ours: ModuleType) -> None:
     result = await ours.handoff(size=3, **TINY)
     assert result["workload"] == "handoff" and result["handoffs"] == 2
@@ -277,6 +300,16 @@ def test_results_of_several_processes_merge_to_medians(orchestrator: ModuleType)
     runs = [{"workload": "concurrent", "size": 10, "us_per_run": float(v)} for v in (3, 1, 2)]
     merged = orchestrator.merge(runs)
     assert merged == {"workload": "concurrent", "size": 10, "us_per_run": 2.0, "processes": 3}
+
+
+def test_nested_figures_merge_to_medians_too(orchestrator: ModuleType) -> None:
+    runs = [
+        {"workload": "session", "session_turn_us": {"memory": {"10": float(v), "10000": 9.0 * v}}}
+        for v in (30, 10, 20)
+    ]
+    merged = orchestrator.merge(runs)
+    assert merged["session_turn_us"] == {"memory": {"10": 20.0, "10000": 180.0}}
+    assert merged["processes"] == 3
 
 
 def test_the_report_holds_the_server_figures_ours_only(orchestrator: ModuleType) -> None:
