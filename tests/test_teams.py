@@ -171,7 +171,7 @@ def test_add_handoff_is_idempotent_and_refuses_clashes(agent_network: AgentNetwo
     with pytest.raises(AgentConfigError, match="already taken by 'billing'"):
         desk.add_handoff(look_alike)
     assert desk.target_names() == ["billing"]  # a refused target leaves the table as it was
-    with pytest.raises(AgentConfigError, match="takes agents, agent names or URLs"):
+    with pytest.raises(AgentConfigError, match="takes agents, agent names, URLs or HandoffTarget"):
         desk.add_handoff(42)  # type: ignore[arg-type]
 
 

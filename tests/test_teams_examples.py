@@ -13,7 +13,7 @@ import pytest
 from webagents import BaseAgent
 from webagents.messages import handoff_context_in
 from webagents.teams import Team, load_team
-from webagents.testing import FakeOpenAIServer, Reply, transfer
+from webagents.testing import FakeOpenAIServer, Reply, complete, transfer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "teams"
 
@@ -68,12 +68,20 @@ async def test_gnosari_billing_edge_carries_its_instructions(fake_llm: FakeOpenA
     async with load_team(EXAMPLES / "customer_support.yaml") as team:
         llm = ByAgent(team, {"FrontDesk": [transfer("Billing")], "Billing": ["Refunded."]})
         fake_llm.set_responder(llm)
-        assert (await team.run("Charged twice")).content == "Refunded."
+        result = await team.run("Charged twice")
+        assert result.content == "Refunded."
         billing_view = llm.asked[-1][1]
         shown = [handoff_context_in(m) for m in billing_view]
         assert {
             "instructions": "The customer is signed in; do not ask for their account number."
         } in shown
+        # Gnosari's escalation data, on the record: reason, from, to, context, history
+        (record,) = result.handoffs
+        assert (record.from_agent, record.to_agent) == ("FrontDesk", "Billing")
+        assert record.context == {
+            "instructions": "The customer is signed in; do not ask for their account number."
+        }
+        assert record.history_length == 3  # the question, the transfer and its answer
 
 
 async def test_ms_agent_framework_tutors_hand_back(fake_llm: FakeOpenAIServer) -> None:
@@ -103,17 +111,24 @@ async def test_radaros_support_team(fake_llm: FakeOpenAIServer) -> None:
         llm = ByAgent(
             team,
             {
-                "front-desk": [transfer("billing", "duplicate charge")],
-                "billing": ["I refunded the duplicate charge of $12.99."],
+                "front-desk": [transfer("billing", "duplicate charge"), "Hello again! What else?"],
+                "billing": [complete("I refunded the duplicate charge of $12.99.")],
             },
         )
         fake_llm.set_responder(llm)
-        result = await team.run("I got charged twice for my subscription")
+        result = await team.run("I got charged twice for my subscription", session_id="c1")
         assert result.handoff_chain == ["front-desk", "billing"]
         assert result.content == "I refunded the duplicate charge of $12.99."
-        billing_view = llm.asked[-1][1]
+        assert result.completed
+        billing_view = llm.asked[1][1]
         assert not any(m.get("tool_calls") for m in billing_view)  # handoff_history: conversation
-        assert team.start.max_handoffs == 3
+        tools = {t["function"]["name"]: t["function"] for t in fake_llm.requests[0]["tools"]}
+        assert tools["transfer_to_billing"]["description"].endswith("Billing, invoices, payments")
+        assert "complete" not in tools  # the front desk only routes
+        assert team.start.max_handoffs == 3 and team.start.handoff_cycles == "allow"
+        # billing completed the issue: the customer's next message starts at the front desk
+        later = await team.run("One more question", session_id="c1")
+        assert (later.agent, later.content) == ("front-desk", "Hello again! What else?")
 
 
 def test_the_builder_example_runs_offline_as_a_script() -> None:

@@ -7,6 +7,7 @@ from webagents.agents.network import AgentNetwork, register_remote
 from webagents.agents.result import HandoffRecord, RunResult
 from webagents.agents.skills.base import Skill
 from webagents.agents.skills.decorators import handoff, hook, prompt, tool
+from webagents.agents.targets import HandoffTarget
 from webagents.context import Context
 from webagents.errors import (
     AgentConfigError,
@@ -38,6 +39,7 @@ __all__ = [
     "DiscoverySkill",
     "HandoffError",
     "HandoffRecord",
+    "HandoffTarget",
     "HookError",
     "MaxTurnsExceeded",
     "MissingAPIKeyError",
@@ -57,7 +59,15 @@ __all__ = [
     "tool",
 ]
 
-for _name in ("AgentNetwork", "BaseAgent", "Skill", "Context", "RunResult", "HandoffRecord"):
+for _name in (
+    "AgentNetwork",
+    "BaseAgent",
+    "Skill",
+    "Context",
+    "RunResult",
+    "HandoffRecord",
+    "HandoffTarget",
+):
     globals()[_name].__module__ = "webagents"
 del _name
 

@@ -6,6 +6,7 @@ import re
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]+")
 TRANSFER_PREFIX = "transfer_to_"
+COMPLETE_TOOL = "complete"  # the tool that ends a task with a summary (complete_tool=True)
 
 
 def transfer_tool_name(agent_name: str) -> str:

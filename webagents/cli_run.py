@@ -278,6 +278,6 @@ def run_command(
         # result a script reads
         data.pop("events", None)
         data.pop("messages", None)
-        echo(json.dumps(data, indent=2, ensure_ascii=False))
+        echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     else:
         echo(result.content)

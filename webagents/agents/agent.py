@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from webagents._names import transfer_tool_name
-from webagents.agents.capabilities import Capabilities
+from webagents._names import COMPLETE_TOOL, transfer_tool_name
+from webagents.agents.capabilities import Capabilities, scope_allows
 from webagents.agents.network import (
     AgentNetwork,
     RemoteAgent,
@@ -18,6 +19,7 @@ from webagents.agents.network import (
 )
 from webagents.agents.sessions import SessionStore
 from webagents.agents.skills.base import Skill
+from webagents.agents.targets import HISTORY_POLICIES, HandoffTarget, HistoryPolicy
 from webagents.errors import AgentConfigError
 from webagents.models import Model, resolve_model
 
@@ -30,9 +32,9 @@ __all__ = ["BaseAgent", "HistoryPolicy", "Messages"]
 
 Messages: TypeAlias = "str | Sequence[Mapping[str, Any]]"
 SkillSpec: TypeAlias = "Skill | str | Mapping[str, Any]"
-HistoryFilter: TypeAlias = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
-HistoryPolicy: TypeAlias = "Literal['full', 'conversation', 'last_user'] | HistoryFilter"
-_HISTORY_POLICIES = ("full", "conversation", "last_user")
+Target: TypeAlias = "BaseAgent | RemoteAgent | str"
+CyclePolicy: TypeAlias = Literal["forbid", "allow"]
+_CYCLE_POLICIES = ("forbid", "allow")
 
 
 class BaseAgent:
@@ -41,11 +43,19 @@ class BaseAgent:
     ``skills`` maps a key to a Skill instance, a plugin's registered skill name, or
     ``{"name": <registered name>, "config": {...}}``;
     ``tools`` takes plain functions; ``handoffs`` lists agents (or names, or URLs) the model may
-    transfer the conversation to, each offered as a ``transfer_to_<name>`` tool.
+    transfer the conversation to, each offered as a ``transfer_to_<name>`` tool; a
+    ``HandoffTarget`` item gives its edge options (description, instructions, history,
+    ``on_handoff``, ``carry_state``, scope).
     ``max_handoffs`` bounds the handoffs of one run started at this agent; ``max_turns`` bounds
-    model calls per agent activation. ``handoff_history`` decides what this agent receives when
+    model calls per agent activation. ``handoff_cycles`` is the cycle policy of runs started
+    here: ``"forbid"`` (default) never takes the same directed handoff twice in a run,
+    ``"allow"`` lets agents hand back and forth until ``max_handoffs``.
+    ``handoff_history`` decides what this agent receives when
     a conversation is handed to it: ``"full"`` (default), ``"conversation"`` (user and
     assistant text, no tool traffic), ``"last_user"``, or a function of the message list.
+    ``complete_tool=True`` offers the model a ``complete(summary)`` tool that ends the run
+    with the summary as its answer and gives a session's next turn back to the agent the
+    conversation started with (the task is done; a new request starts over).
     ``network`` is the ``AgentNetwork`` the agent joins and resolves names through (the default
     network when None); ``replace=True`` takes a name another agent holds there;
     ``register=False`` joins no network but still resolves names through ``network``.
@@ -61,10 +71,12 @@ class BaseAgent:
         description: str = "",
         skills: Mapping[str, SkillSpec] | None = None,
         tools: Iterable[Callable[..., Any]] | None = None,
-        handoffs: Iterable[BaseAgent | RemoteAgent | str] | None = None,
+        handoffs: Iterable[Target | HandoffTarget] | None = None,
         max_handoffs: int = 5,
         max_turns: int = 10,
         handoff_history: HistoryPolicy = "full",
+        handoff_cycles: CyclePolicy = "forbid",
+        complete_tool: bool = False,
         sessions: SessionStore[Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         model_settings: Mapping[str, Any] | None = None,
@@ -82,12 +94,13 @@ class BaseAgent:
         self.model_settings: dict[str, Any] = dict(model_settings or {})
         self.max_handoffs = _check_count("max_handoffs", max_handoffs, minimum=0, agent=name)
         self.max_turns = _check_count("max_turns", max_turns, minimum=1, agent=name)
-        if not callable(handoff_history) and handoff_history not in _HISTORY_POLICIES:
+        if not callable(handoff_history) and handoff_history not in HISTORY_POLICIES:
             raise AgentConfigError(
                 f"agent {name!r}: handoff_history={handoff_history!r} must be one of "
-                f"{_HISTORY_POLICIES} or a function of the message list"
+                f"{HISTORY_POLICIES} or a function of the message list"
             )
         self.handoff_history = handoff_history
+        self.handoff_cycles = _check_cycles(name, handoff_cycles)
         if network is not None and not isinstance(network, AgentNetwork):
             raise AgentConfigError(
                 f"agent {name!r}: network= takes an AgentNetwork, got {type(network).__name__}"
@@ -100,11 +113,13 @@ class BaseAgent:
         )
         self.skills: dict[str, Skill] = self._attach_skills(skills or {})
         self.capabilities = Capabilities.collect(name, self.skills, tools or ())
-        self.handoff_targets: tuple[BaseAgent | RemoteAgent | str, ...] = tuple(
-            self._check_target(target) for target in handoffs or ()
-        )
+        self._complete_tool = False
+        self.complete_tool = complete_tool
+        checked = [self._check_target(target) for target in handoffs or ()]
+        self.handoff_targets: tuple[Target, ...] = tuple(edge.agent for edge in checked)
+        self._edges: dict[str, HandoffTarget] = {e.name: e for e in checked if e.has_options}
         self._transfer_names = self._check_transfer_names(self.handoff_targets)
-        self._tools_cache: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        self._tools_cache: dict[str, tuple[int, bool, list[dict[str, Any]]]] = {}
         self._system_message: dict[str, Any] | None = None
         self._startup: asyncio.Task[None] | None = None
         self._started_skills: list[Skill] = []
@@ -135,13 +150,18 @@ class BaseAgent:
                 )
         return attached
 
-    def _check_target(self, target: BaseAgent | RemoteAgent | str) -> BaseAgent | RemoteAgent | str:
-        if isinstance(target, str) and is_url(target):
-            return remote_from_url(target)
-        if isinstance(target, BaseAgent | RemoteAgent) or (isinstance(target, str) and target):
-            return target
+    def _check_target(self, target: Target | HandoffTarget) -> HandoffTarget:
+        edge = target if isinstance(target, HandoffTarget) else None
+        agent = edge.agent if edge is not None else target
+        if isinstance(agent, str) and is_url(agent):
+            agent = remote_from_url(agent)
+        if isinstance(agent, BaseAgent | RemoteAgent) or (isinstance(agent, str) and agent):
+            if edge is None:
+                return HandoffTarget(agent)
+            return edge if agent is edge.agent else dataclasses.replace(edge, agent=agent)
         raise AgentConfigError(
-            f"agent {self.name!r}: handoffs=[...] takes agents, agent names or URLs, got {target!r}"
+            f"agent {self.name!r}: handoffs=[...] takes agents, agent names, URLs or "
+            f"HandoffTarget(...), got {target!r}"
         )
 
     def _check_transfer_names(
@@ -162,30 +182,66 @@ class BaseAgent:
             names[tool_name] = target_name
         return names
 
-    def add_handoff(self, target: BaseAgent | RemoteAgent | str) -> None:
+    def add_handoff(self, target: Target | HandoffTarget) -> None:
         """Let the model transfer to ``target`` too, from this agent's next model call on
         (a team wired after its agents were built, a back edge). Adding a target already
-        listed (the same agent, or its name) changes nothing; another target whose
+        listed (the same agent, or its name) changes nothing, unless it comes as a
+        ``HandoffTarget``, whose options then replace the edge's; another target whose
         ``transfer_to_<name>`` tool clashes is an ``AgentConfigError``."""
-        checked = self._check_target(target)
-        name = checked if isinstance(checked, str) else checked.name
-        for existing in self.handoff_targets:
-            existing_name = existing if isinstance(existing, str) else existing.name
-            if existing is checked or (
-                existing_name == name and str in (type(existing), type(checked))
-            ):
-                return  # a name and the agent it names are one target
-        targets = (*self.handoff_targets, checked)
+        edge = self._check_target(target)
+        checked, name = edge.agent, edge.name
+        edges = dict(self._edges)
+        if isinstance(target, HandoffTarget):
+            edges.pop(name, None)
+            if edge.has_options:
+                edges[name] = edge
+        targets = self.handoff_targets
+        known = any(  # a name and the agent it names are one target
+            existing is checked
+            or (_name_of(existing) == name and str in (type(existing), type(checked)))
+            for existing in targets
+        )
+        if not known:
+            targets = (*targets, checked)
         names = self._check_transfer_names(targets)
-        # Swapped together, so a run between two model calls sees the old table or the new.
-        self.handoff_targets, self._transfer_names = targets, names
+        # Swapped together, so a run between two model calls sees the old tables or the new.
+        self.handoff_targets, self._transfer_names, self._edges = targets, names, edges
         self._tools_cache = {}
+
+    @property
+    def complete_tool(self) -> bool:
+        """Whether the model is offered ``complete(summary)`` (see the class docstring)."""
+        return self._complete_tool
+
+    @complete_tool.setter
+    def complete_tool(self, offered: bool) -> None:
+        if not isinstance(offered, bool):
+            raise AgentConfigError(
+                f"agent {self.name!r}: complete_tool must be True or False, got {offered!r}"
+            )
+        own = self.capabilities.tools.get(COMPLETE_TOOL)
+        if offered and own is not None:
+            raise AgentConfigError(
+                f"agent {self.name!r}: complete_tool=True offers a tool named "
+                f"{COMPLETE_TOOL!r}, which {own.where} already is; rename it with "
+                f"@tool(name=...)"
+            )
+        self._complete_tool = offered
 
     # lookup --------------------------------------------------------------------------------
 
-    def target_for_tool(self, tool_name: str) -> str | None:
-        """The handoff target behind a ``transfer_to_<name>`` tool, or None."""
-        return self._transfer_names.get(tool_name)
+    def target_for_tool(self, tool_name: str, scope: str | None = None) -> str | None:
+        """The handoff target behind a ``transfer_to_<name>`` tool, or None; with ``scope``,
+        only if a caller of that scope is offered the transfer."""
+        target = self._transfer_names.get(tool_name)
+        if target is None or scope is None or not self._edges:
+            return target
+        edge = self._edges.get(target)
+        return target if edge is None or scope_allows(scope, edge.scope) else None
+
+    def edge(self, target: str) -> HandoffTarget | None:
+        """The options of this agent's handoff edge to ``target``, if it has any."""
+        return self._edges.get(target) if self._edges else None
 
     def find_target(self, name: str) -> BaseAgent | RemoteAgent:
         """Resolve a handoff target: this agent's own targets (by name, or by the URL the
@@ -212,17 +268,28 @@ class BaseAgent:
             cached = self._system_message = {"role": "system", "content": self.instructions}
         return cached
 
+    def own_tools(self, scope: str) -> list[dict[str, Any]]:
+        """The tools offered to a ``scope`` caller, ``complete`` included when offered,
+        without transfers. Shared: never modify the list."""
+        tools = self.capabilities.tool_schemas[scope]
+        return [*tools, _COMPLETE_SCHEMA] if self._complete_tool else tools
+
     def tools_with_transfers(self, scope: str) -> list[dict[str, Any]]:
         """The tools offered to a ``scope`` caller plus one ``transfer_to_<name>`` tool per
-        handoff target, rebuilt only when the network changes (a target named by a string
-        takes its description from the network's agent). Shared: never modify the list."""
-        version = self.network.version
+        handoff target that scope may use, rebuilt only when the network changes (a target
+        named by a string takes its description from the network's agent). Shared: never
+        modify the list."""
+        version, complete = self.network.version, self._complete_tool
         cached = self._tools_cache.get(scope)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        transfers = [_transfer_schema(self, target) for target in self.handoff_targets]
-        tools = [*self.capabilities.tool_schemas[scope], *transfers]
-        self._tools_cache[scope] = (version, tools)
+        if cached is not None and cached[0] == version and cached[1] == complete:
+            return cached[2]
+        transfers = [
+            _transfer_schema(self, target)
+            for target in self.handoff_targets
+            if self.target_for_tool(transfer_tool_name(_name_of(target)), scope) is not None
+        ]
+        tools = [*self.own_tools(scope), *transfers]
+        self._tools_cache[scope] = (version, complete, tools)
         return tools
 
     def card(self) -> dict[str, Any]:
@@ -393,6 +460,19 @@ def _retrieve_failure(task: asyncio.Task[None]) -> None:
         task.exception()
 
 
+def _name_of(target: Target) -> str:
+    return target if isinstance(target, str) else target.name
+
+
+def _check_cycles(agent: str, policy: object) -> CyclePolicy:
+    if policy not in _CYCLE_POLICIES:
+        raise AgentConfigError(
+            f"agent {agent!r}: handoff_cycles={policy!r} must be 'forbid' (never the same "
+            f"handoff twice in a run) or 'allow' (until max_handoffs)"
+        )
+    return policy  # type: ignore[return-value]
+
+
 def _check_count(field: str, value: object, *, minimum: int, agent: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise AgentConfigError(
@@ -426,12 +506,16 @@ def _instantiate(agent: str, key: str, value: SkillSpec) -> Skill:
     )
 
 
-def _transfer_schema(agent: BaseAgent, target: BaseAgent | RemoteAgent | str) -> dict[str, Any]:
-    name = target if isinstance(target, str) else target.name
-    description = "" if isinstance(target, str) else target.description
-    if isinstance(target, str):
+def _transfer_schema(agent: BaseAgent, target: Target) -> dict[str, Any]:
+    name = _name_of(target)
+    edge = agent.edge(name)
+    if edge is not None and edge.description is not None:
+        description = edge.description
+    elif isinstance(target, str):
         found = agent.network.get(target)
         description = found.description if found is not None else ""
+    else:
+        description = target.description
     summary = f"Hand the conversation over to {name}"
     return {
         "type": "function",
@@ -451,3 +535,24 @@ def _transfer_schema(agent: BaseAgent, target: BaseAgent | RemoteAgent | str) ->
             },
         },
     }
+
+
+_COMPLETE_SCHEMA: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": COMPLETE_TOOL,
+        "description": "Finish: the request is resolved and nothing more is needed. Ends the "
+        "conversation's current task with your summary as the answer to the user.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "summary": {
+                    "type": "string",
+                    "description": "What was done, as the final answer to the user.",
+                }
+            },
+            "required": ["summary"],
+            "additionalProperties": False,
+        },
+    },
+}

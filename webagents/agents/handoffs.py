@@ -8,12 +8,12 @@ remote: over NLI) -> the source's ``after_handoff`` hooks, which may replace
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from webagents._urls import shown_name
+from webagents.agents.capabilities import scope_allows
 from webagents.agents.dispatch import call_user
 from webagents.agents.network import RemoteAgent
 from webagents.agents.result import HandoffRecord
@@ -27,7 +27,8 @@ from webagents.agents.steps import (
     Pending,
     Step,
 )
-from webagents.agents.tools import tool_message
+from webagents.agents.tools import string_argument, tool_message
+from webagents.context import Context
 from webagents.errors import HandoffError, HookError, UnknownAgentError
 from webagents.events import (
     AgentCompleted,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
     from webagents.agents.agent import BaseAgent
     from webagents.agents.runner import Run
+    from webagents.agents.targets import HistoryPolicy
     from webagents.models.base import ToolCall
 
 __all__ = [
@@ -99,9 +101,17 @@ async def evaluate_conditions(run: Run, agent: BaseAgent, query: str) -> Decisio
     return None
 
 
-def carried_history(target: BaseAgent, transcript: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """What ``target`` receives of the conversation, by its ``handoff_history`` policy."""
-    policy = target.handoff_history
+def carried_history(
+    target: BaseAgent | str,
+    transcript: list[dict[str, Any]],
+    policy: HistoryPolicy | None = None,
+) -> list[dict[str, Any]]:
+    """What ``target`` receives of the conversation: by ``policy`` (an edge's), else by the
+    target's own ``handoff_history``."""
+    if policy is None:
+        assert not isinstance(target, str)
+        policy = target.handoff_history
+    name = target if isinstance(target, str) else target.name
     if policy == "full":
         return transcript
     if policy == "conversation":
@@ -118,7 +128,7 @@ def carried_history(target: BaseAgent, transcript: list[dict[str, Any]]) -> list
     try:
         return list(policy(list(transcript)))
     except Exception as error:  # a bug in user code, named like a hook's
-        where = f"{target.name}.handoff_history ({getattr(policy, '__qualname__', policy)!r})"
+        where = f"{name}.handoff_history ({getattr(policy, '__qualname__', policy)!r})"
         raise HookError(where, "handoff_history", error) from error
 
 
@@ -141,7 +151,7 @@ async def transfer_call(
     agent, view = step.agent, step.view
     target = agent.target_for_tool(transfer.name)
     assert target is not None
-    reason = _reason_argument(transfer.arguments) or f"{agent.name} chose {target}"
+    reason = string_argument(transfer.arguments, "reason") or f"{agent.name} chose {target}"
     transfer_message: dict[str, Any] | None = None
     for call in calls:
         run.tool_called(agent, call)
@@ -160,17 +170,6 @@ async def transfer_call(
             run.tool_answered(agent, view, call, text, True)
     decision = Decision(target, reason, {}, "llm")
     return await start_handoff(run, step, decision, turns_left, transfer_message)
-
-
-def _reason_argument(arguments: str) -> str:
-    if "reason" not in arguments:
-        return ""
-    try:
-        parsed = json.loads(arguments or "{}")
-    except ValueError:
-        return ""
-    reason = parsed.get("reason") if isinstance(parsed, dict) else None
-    return reason if isinstance(reason, str) else ""
 
 
 async def start_handoff(
@@ -196,18 +195,25 @@ async def start_handoff(
             target = source.find_target(name)
         except UnknownAgentError as unknown:
             error = str(unknown)
+    edge = source.edge(name)
+    if error is None and edge is not None and not scope_allows(run.context.scope, edge.scope):
+        error = f"the handoff to {name} is not available to a caller of scope {run.context.scope!r}"
     context = run.context
     context.update(
         handoff_agent=name,
         handoff_metadata=decision.metadata,
         handoff_reason=decision.reason,
         handoff_trigger=decision.trigger,
-        handoff_context={},
+        handoff_context={"instructions": edge.instructions} if edge and edge.instructions else {},
         handoff_result=None,
     )
-    if error is None and "before_handoff" in source.capabilities.hooks:
+    if error is None:
         try:
-            await run.hooks(source, "before_handoff")
+            if edge is not None and edge.on_handoff is not None:
+                where = f"on_handoff {_qualname(edge.on_handoff)} (edge {source.name} -> {name})"
+                await call_user(where, "before_handoff", edge.on_handoff, context)
+            if "before_handoff" in source.capabilities.hooks:
+                await run.hooks(source, "before_handoff")
         except HandoffError as veto:
             error = f"vetoed: {veto}"
     context = run.context
@@ -255,14 +261,22 @@ async def start_handoff(
     )
     book.transfer(source.name, name)
     payload = dict(context.get("handoff_context") or {})
+    policy = edge.history if edge is not None else None
+    pending.handed_context = payload
     if isinstance(target, BaseAgent):
         pending.duration_ms = (time.perf_counter() - started) * 1000
-        view = carried_history(target, run.transcript)
+        view = carried_history(target, run.transcript, policy)
+        pending.history_length = len(view)
+        if edge is not None and not edge.carry_state:
+            pending.source_context = run.context
+            run.replace_context(_fresh_context(run, target, view))
         pending.target_step = Step(target, view, payload or None, len(view))
         return HandedOff(pending)
     from webagents.remote.turns import remote_turn, take_over
 
-    messages = [*step.view, context_message(payload)] if payload else list(step.view)
+    carried = list(step.view) if policy is None else carried_history(name, step.view, policy)
+    pending.history_length = len(carried)
+    messages = [*carried, context_message(payload)] if payload else carried
     try:
         reply = await remote_turn(run, target, messages, pending.mark.chain)
     except Exception as failure:  # a remote agent down is a failed handoff, not a crash
@@ -300,6 +314,9 @@ async def finish_handoff(
     answer from here (the target's, or a substitute), or ``CARRY_ON`` when the source must
     answer itself."""
     source, name = pending.source, pending.name
+    if pending.source_context is not None:  # the target started fresh; the source resumes
+        run.replace_context(pending.source_context)
+        pending.source_context = None
     if error is not None:
         if pending.transfer_message is not None:
             pending.transfer_message["content"] = (
@@ -327,6 +344,8 @@ async def finish_handoff(
             duration_ms=pending.duration_ms
             if pending.duration_ms is not None
             else (time.perf_counter() - pending.started) * 1000,
+            context=dict(pending.handed_context or {}),
+            history_length=pending.history_length,
         ),
     )
     result: dict[str, Any] = {
@@ -338,6 +357,28 @@ async def finish_handoff(
     if pending.own_keys is not None:
         run.context.update(zip(_HANDOFF_KEYS, pending.own_keys, strict=True))
     return await _after_handoff(run, pending.resume, result)
+
+
+def _fresh_context(run: Run, target: BaseAgent, view: list[dict[str, Any]]) -> Context:
+    """The context a target starts with along a ``carry_state=False`` edge: the run's
+    identity, what the run was started with, and this handoff's keys."""
+    old = run.context
+    data = dict(run.initial_data or {})
+    data.update((key, old.get(key)) for key in (*_HANDOFF_KEYS, "handoff_result"))
+    return Context(
+        agent_name=target.name,
+        messages=view,
+        run_id=old.run_id,
+        peer_user_id=old.peer_user_id,
+        session_id=old.session_id,
+        scope=old.scope,
+        agent=target,
+        data=data,
+    )
+
+
+def _qualname(func: object) -> str:
+    return str(getattr(func, "__qualname__", repr(func)))
 
 
 async def _after_handoff(run: Run, source_step: Step, result: dict[str, Any]) -> Outcome:

@@ -104,9 +104,9 @@ def offered_tools(run: Run, agent: BaseAgent) -> list[dict[str, Any]]:
     scope = run.context.scope
     book = run.book
     if not agent.handoff_targets or book.exhausted:
-        return agent.capabilities.tool_schemas[scope]
+        return agent.own_tools(scope)
     tools = agent.tools_with_transfers(scope)
-    if book.edges:  # a transfer this run already made is never offered again
+    if book.edges and not book.allow_cycles:  # a transfer this run made is not offered again
         name = agent.name
         return [
             tool

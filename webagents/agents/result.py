@@ -14,7 +14,10 @@ __all__ = ["HandoffRecord", "RunResult"]
 
 @dataclass(frozen=True, slots=True)
 class HandoffRecord:
-    """One handoff attempt and how it ended; ``trigger`` says who decided."""
+    """One handoff attempt and how it ended; ``trigger`` says who decided. What was handed
+    over (Gnosari's escalation data): ``context``, the handoff context the target was given,
+    and ``history_length``, how many messages of the conversation it was given (both empty
+    when the handoff failed before the target was reached)."""
 
     from_agent: str
     to_agent: str
@@ -24,6 +27,8 @@ class HandoffRecord:
     success: bool
     error: str | None
     duration_ms: float
+    context: dict[str, Any] = field(default_factory=dict)
+    history_length: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,6 +48,8 @@ class RunResult:
     run_id: str = ""
     session_id: str | None = None
     created: int = field(default_factory=lambda: int(time.time()))
+    #: True when the answer is a summary an agent gave through its ``complete`` tool.
+    completed: bool = False
 
     def to_chat_completion(self) -> dict[str, Any]:
         """The answer as an OpenAI ``chat.completion`` object."""
@@ -73,4 +80,5 @@ class RunResult:
             "events": [event.to_dict() for event in self.events],
             "run_id": self.run_id,
             "session_id": self.session_id,
+            "completed": self.completed,
         }

@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextvars import Token
 from typing import TYPE_CHECKING, Any, Final
 
+from webagents._names import COMPLETE_TOOL
 from webagents.agents import handoffs, model_calls, ownership
 from webagents.agents.dispatch import run_hooks
 from webagents.agents.network import RemoteAgent
@@ -32,7 +33,7 @@ from webagents.agents.steps import (
     Pending,
     Step,
 )
-from webagents.agents.tools import run_tool, tool_message
+from webagents.agents.tools import run_tool, string_argument, tool_message
 from webagents.context import Context, current_context
 from webagents.errors import (
     AgentConfigError,
@@ -46,6 +47,7 @@ from webagents.events import (
     ErrorEvent,
     HandoffComplete,
     RunEvent,
+    TextDelta,
     ToolCallEvent,
     ToolResultEvent,
 )
@@ -73,10 +75,12 @@ class Run:
         "active",
         "book",
         "call_ids",
+        "completed",
         "context",
         "context_token",
         "entry",
         "events",
+        "initial_data",
         "queue",
         "remote_owner",
         "remote_speaker",
@@ -104,7 +108,11 @@ class Run:
         self.events: list[RunEvent] = []
         self.queue: asyncio.Queue[object] | None = None  # set while a stream is read
         self.usage = Usage()
-        self.book = HandoffBook(entry.name, entry.max_handoffs)
+        self.book = HandoffBook(
+            entry.name, entry.max_handoffs, allow_cycles=entry.handoff_cycles == "allow"
+        )
+        self.initial_data: dict[str, Any] | None = None  # run(context=...), for fresh starts
+        self.completed = False  # an agent called its complete tool
         self.call_ids: set[str] | None = None  # tool-call ids in the transcript, when needed
         self.started: list[BaseAgent] | None = None  # agents with connection hooks
         self.context_token: Token[Context | None] | None = None
@@ -136,7 +144,10 @@ class Run:
             agent=agent,
             data=dict(data) if data else None,
         )
-        return cls(agent, transcript, context, session_id, streaming)
+        run = cls(agent, transcript, context, session_id, streaming)
+        if data:
+            run.initial_data = dict(data)
+        return run
 
     @property
     def run_id(self) -> str:
@@ -167,6 +178,12 @@ class Run:
             if context is not self.context:
                 self.context = context
                 self.expose_context()
+
+    def replace_context(self, context: Context) -> None:
+        """Make ``context`` the run's (a handoff target starting fresh, the source resuming)."""
+        self.context = context
+        if self.context_token is not None:
+            self.expose_context()
 
     def expose_context(self) -> None:
         """Make the run's Context what ``Skill.get_context()`` returns in this task. Only runs
@@ -223,6 +240,8 @@ class Run:
             stored = ownership.resume_session(self, turn.session)
             content = await self.answer()
             owner = ownership.owner_key(self.remote_owner, self.entry.network) or self.owner_name
+            if self.completed:  # the task is done: a new request starts where this one did
+                owner = self.entry.name
             await turn.commit(
                 self.transcript[stored:], owner=owner, user_id=self.context.peer_user_id
             )
@@ -239,6 +258,7 @@ class Run:
             events=self.events,
             run_id=self.run_id,
             session_id=self.session_id,
+            completed=self.completed,
         )
 
     async def stream(self) -> AsyncGenerator[RunEvent, None]:
@@ -356,7 +376,15 @@ class Run:
                 content = response.content or ""
                 self.emit(AgentCompleted, agent=agent.name, content=content)
                 return Answered(content)
-            transfer = next((c for c in calls if agent.target_for_tool(c.name) is not None), None)
+            if agent.complete_tool:
+                done = next((c for c in calls if c.name == COMPLETE_TOOL), None)
+                if done is not None:
+                    summary = self.complete(step, calls, done)
+                    if summary is not None:
+                        return Answered(summary)
+                    continue
+            scope = self.context.scope
+            transfer = next((c for c in calls if agent.target_for_tool(c.name, scope)), None)
             if transfer is not None:
                 outcome = await handoffs.transfer_call(self, step, calls, transfer, turns)
                 if outcome is not CARRY_ON:
@@ -369,6 +397,29 @@ class Run:
                 output, is_error = await run_tool(self, agent, call)
                 self.tool_answered(agent, view, call, output, is_error)
         raise MaxTurnsExceeded(agent.name, agent.max_turns)
+
+    def complete(self, step: Step, calls: list[ToolCall], done: ToolCall) -> str | None:
+        """The model called ``complete``: every call of the turn is answered and the summary
+        is the run's answer, or None when it gave no summary (it is told, and goes on)."""
+        agent, view = step.agent, step.view
+        summary = string_argument(done.arguments, "summary")
+        for call in calls:
+            self.tool_called(agent, call)
+            if call is not done:
+                text = "Not run: complete was called in the same turn."
+            elif summary:
+                text = "Completed."
+            else:
+                text = "Error: complete needs a summary of what was done (a non-empty string)."
+            self.tool_answered(agent, view, call, text, call is not done or not summary)
+        if not summary:
+            return None
+        self.append(view, {"role": "assistant", "content": summary})
+        if self.streaming:
+            self.emit(TextDelta, agent=agent.name, text=summary)
+        self.emit(AgentCompleted, agent=agent.name, content=summary)
+        self.completed = True
+        return summary
 
     def tool_called(self, agent: BaseAgent, call: ToolCall) -> None:
         self.emit(

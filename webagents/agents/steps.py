@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from webagents.agents.agent import BaseAgent
     from webagents.agents.result import HandoffRecord
+    from webagents.context import Context
 
 __all__ = [
     "CARRY_ON",
@@ -79,6 +80,9 @@ class Pending:
     mark: Mark
     duration_ms: float | None = None
     target_step: Step | None = None
+    handed_context: dict[str, Any] | None = None  # what the target was given, for the record
+    history_length: int = 0  # how many messages of the conversation it was given
+    source_context: Context | None = None  # the source's own, while the target starts fresh
 
     @property
     def source(self) -> BaseAgent:
@@ -115,13 +119,15 @@ Outcome: TypeAlias = Answered | HandedOff | CarryOn
 
 class HandoffBook:
     """The handoffs of one run: the chain of agents, the directed edges taken (a ping-pong
-    guard), the budget, and the records in the order the handoffs began."""
+    guard, unless the run allows cycles), the budget, and the records in the order the
+    handoffs began."""
 
-    __slots__ = ("chain", "edges", "limit", "records", "used")
+    __slots__ = ("allow_cycles", "chain", "edges", "limit", "records", "used")
 
-    def __init__(self, first: str, limit: int) -> None:
+    def __init__(self, first: str, limit: int, allow_cycles: bool = False) -> None:
         self.chain: list[str] = [first]
         self.edges: set[tuple[str, str]] = set()
+        self.allow_cycles = allow_cycles
         self.limit = limit
         self.used = 0
         self.records: list[HandoffRecord | None] = []  # None: a handoff still in flight
@@ -131,7 +137,7 @@ class HandoffBook:
         chain = " -> ".join(self.chain)
         if self.used >= self.limit:
             return f"max_handoffs ({self.limit}) reached; chain: {chain}"
-        if (source, target) in self.edges:
+        if not self.allow_cycles and (source, target) in self.edges:
             return f"ping-pong: {source} -> {target} already happened in this run; chain: {chain}"
         return None
 
@@ -140,7 +146,8 @@ class HandoffBook:
         return self.used >= self.limit
 
     def taken(self, source: str, target: str | None) -> bool:
-        return (source, target) in self.edges
+        """Whether the cycle policy forbids ``source -> target`` because the run took it."""
+        return not self.allow_cycles and (source, target) in self.edges
 
     def open_record(self) -> int:
         """Reserve the record of a handoff that begins now, before those its target makes."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +18,26 @@ if TYPE_CHECKING:
     from webagents.agents.runner import Run
     from webagents.models.base import ToolCall
 
-__all__ = ["run_tool", "tool_message"]
+__all__ = ["run_tool", "string_argument", "tool_message"]
 
 logger = logging.getLogger("webagents")
 
 
 def tool_message(call: ToolCall, content: str) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": call.id, "content": content}
+
+
+def string_argument(arguments: str, key: str) -> str:
+    """The text argument ``key`` of a call the run loop answers itself (a transfer's
+    ``reason``, ``complete``'s ``summary``); empty when missing or malformed."""
+    if key not in arguments:
+        return ""
+    try:
+        parsed = json.loads(arguments or "{}")
+    except ValueError:
+        return ""
+    value = parsed.get(key) if isinstance(parsed, dict) else None
+    return value.strip() if isinstance(value, str) else ""
 
 
 async def run_tool(run: Run, agent: BaseAgent, call: ToolCall) -> tuple[str, bool]:

@@ -11,13 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from webagents.teams.builder import TeamBuilder
-    from webagents.teams.edges import Edge, HandoffEdges
     from webagents.teams.files import TeamFileError, load_team, team_schema
     from webagents.teams.team import Team
 
 __all__ = [
-    "Edge",
-    "HandoffEdges",
     "Team",
     "TeamBuilder",
     "TeamFileError",
@@ -26,8 +23,6 @@ __all__ = [
 ]
 
 _HOMES = {
-    "Edge": "webagents.teams.edges",
-    "HandoffEdges": "webagents.teams.edges",
     "Team": "webagents.teams.team",
     "TeamBuilder": "webagents.teams.builder",
     "TeamFileError": "webagents.teams.files",

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 from webagents.agents.agent import BaseAgent
 from webagents.agents.network import AgentNetwork, RemoteAgent
 from webagents.agents.skills.base import Skill
+from webagents.agents.targets import HandoffTarget
 from webagents.errors import AgentConfigError
-from webagents.teams.edges import Edge, HandoffEdges
 from webagents.teams.team import Team
 
 if TYPE_CHECKING:
     from webagents.agents.sessions import SessionStore
-    from webagents.teams.spec import AgentSpec, TeamSpec
+    from webagents.teams.spec import AgentSpec, TeamSpec, TransferSpec
 
 __all__ = ["TeamFileError", "load_team", "team_schema"]
 
@@ -315,8 +315,7 @@ class _Builder:
         except AgentConfigError as error:
             model_at: _Path = (*at, "model") if agent.model else ("model",)
             raise doc.error(model_at, str(error)) from None
-        handoffs: list[str] = []
-        notes: dict[str, str] = {}
+        handoffs: list[str | HandoffTarget] = []
         for position, item in enumerate(agent.can_transfer_to):
             target = item if isinstance(item, str) else item.agent
             where = (*at, "can_transfer_to", position)
@@ -326,11 +325,9 @@ class _Builder:
                 raise doc.error(
                     where, f"{target!r} is this agent; an agent cannot hand off to itself"
                 )
-            if target in handoffs:
+            if target in (t if isinstance(t, str) else t.name for t in handoffs):
                 raise doc.error(where, f"{target!r} is listed twice; keep one")
-            handoffs.append(target)
-            if not isinstance(item, str) and item.instructions:
-                notes[target] = item.instructions
+            handoffs.append(item if isinstance(item, str) else _edge(item))
         skills: dict[str, Skill] = {}
         for position, skill_item in enumerate(agent.skills):
             skill_name = skill_item if isinstance(skill_item, str) else skill_item.name
@@ -339,9 +336,7 @@ class _Builder:
             if skill_name in skills:
                 raise doc.error(where, f"skill {skill_name!r} is listed twice; keep one")
             skills[skill_name] = _skill(doc, where, skill_name, config)
-        if notes:
-            edges = {target: Edge(instructions=text) for target, text in notes.items()}
-            skills["handoff-edges"] = HandoffEdges(edges)
+        complete_tool = agent.complete_tool
         try:
             return BaseAgent(
                 agent.name,
@@ -353,11 +348,24 @@ class _Builder:
                 max_handoffs=agent.max_handoffs,
                 max_turns=agent.max_turns,
                 handoff_history=agent.handoff_history,
+                handoff_cycles=self.spec.cycles,
+                complete_tool=self.spec.complete_tool if complete_tool is None else complete_tool,
                 metadata=agent.metadata,
                 network=network,
             )
         except AgentConfigError as error:
             raise doc.error((*at, "name"), str(error)) from None
+
+
+def _edge(item: TransferSpec) -> HandoffTarget:
+    return HandoffTarget(
+        item.agent,
+        description=item.description,
+        instructions=item.instructions,
+        history=item.history,
+        carry_state=item.carry_state,
+        scope=item.scope,
+    )
 
 
 def _skill(doc: _Document, where: _Path, name: str, config: Mapping[str, Any] | None) -> Skill:

@@ -35,13 +35,32 @@ class SkillSpec(_Strict):
 
 
 class TransferSpec(_Strict):
-    """A handoff target with instructions for it: ``{agent: Billing, instructions: ...}``."""
+    """A handoff target with options for this edge: ``{agent: Billing, instructions: ...}``."""
 
     agent: str = Field(min_length=1, description="The name of an agent of this team.")
+    description: str | None = Field(
+        default=None,
+        description="What the model reads in the transfer tool to decide when to hand off "
+        "along this edge; default: the target's own description.",
+    )
     instructions: str | None = Field(
         default=None,
         description="Shown to the target when the conversation is handed to it along this "
         "edge, in its handoff context under `instructions`.",
+    )
+    history: Literal["full", "conversation", "last_user"] | None = Field(
+        default=None,
+        description="What the target receives of the conversation along this edge; default: "
+        "the target's own `handoff_history`.",
+    )
+    carry_state: bool = Field(
+        default=True,
+        description="`false` starts the target with fresh context keys: none of what the "
+        "source's skills stored in the run's context.",
+    )
+    scope: Literal["all", "owner", "admin"] = Field(
+        default="all",
+        description="The lowest caller scope offered this transfer, as for tools.",
     )
 
 
@@ -77,6 +96,11 @@ class AgentSpec(_Strict):
         "`{agent, instructions}`.",
     )
     max_handoffs: int = Field(default=5, ge=0, description="Handoffs per run started here.")
+    complete_tool: bool | None = Field(
+        default=None,
+        description="Offer the model a `complete(summary)` tool that ends the task with a "
+        "summary; default: the team's `complete_tool`.",
+    )
     max_turns: int = Field(default=10, ge=1, description="Model calls per activation.")
     handoff_history: Literal["full", "conversation", "last_user"] = Field(
         default="full", description="What this agent receives of a conversation handed to it."
@@ -130,5 +154,15 @@ class TeamSpec(_Strict):
     )
     model: str | None = Field(
         default=None, description="The model of agents that name none, e.g. `openai/gpt-4o`."
+    )
+    cycles: Literal["forbid", "allow"] = Field(
+        default="forbid",
+        description="`forbid`: a run never takes the same handoff (A -> B) twice; `allow`: "
+        "agents may hand back and forth until `max_handoffs`.",
+    )
+    complete_tool: bool = Field(
+        default=False,
+        description="Offer every local agent a `complete(summary)` tool that ends the task "
+        "with a summary; a session's next turn then starts at `start` again.",
     )
     agents: list[AgentSpec] = Field(min_length=1, description="The team's agents, in order.")

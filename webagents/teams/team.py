@@ -2,19 +2,52 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from webagents.agents.agent import BaseAgent, Messages
 from webagents.agents.network import AgentNetwork, RemoteAgent, default_network
+from webagents.agents.targets import HandoffTarget
 from webagents.errors import AgentConfigError
 
 if TYPE_CHECKING:
     from webagents.agents.result import RunResult
     from webagents.events import RunEvent
 
-__all__ = ["Team"]
+__all__ = ["EdgeOptions", "Team"]
+
+_Member: TypeAlias = BaseAgent | RemoteAgent | str
+_EDGE_FIELDS = tuple(f.name for f in dataclasses.fields(HandoffTarget) if f.name != "agent")
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeOptions:
+    """``HandoffTarget`` options given by keyword for several edges at once, checked."""
+
+    given: dict[str, Any]
+
+    @classmethod
+    def check(cls, team: str, options: Mapping[str, Any]) -> EdgeOptions:
+        unknown = sorted(set(options) - set(_EDGE_FIELDS))
+        if unknown:
+            raise AgentConfigError(
+                f"team {team!r}: unknown handoff option {unknown[0]!r}; the options of an "
+                f"edge are {', '.join(_EDGE_FIELDS)}"
+            )
+        HandoffTarget("check", **options)  # the values, checked as the edge will check them
+        return cls(dict(options))
+
+    def edge(
+        self, target: _Member | HandoffTarget, member: BaseAgent | RemoteAgent
+    ) -> _Member | HandoffTarget:
+        """What ``add_handoff`` takes for ``target``: a ``HandoffTarget`` brings its own
+        options, a plain target gets these (if any)."""
+        if isinstance(target, HandoffTarget):
+            return dataclasses.replace(target, agent=member)
+        return HandoffTarget(member, **self.given) if self.given else member
 
 
 class Team:
@@ -94,16 +127,21 @@ class Team:
     def add_handoff(
         self,
         source: BaseAgent | str,
-        targets: BaseAgent | RemoteAgent | str | Iterable[BaseAgent | RemoteAgent | str],
+        targets: _Member | HandoffTarget | Iterable[_Member | HandoffTarget],
         *,
         both_ways: bool = False,
+        **options: Any,
     ) -> None:
         """Let ``source`` hand off to each of ``targets`` (members, or their names) from its
-        next model call on; ``both_ways=True`` also lets each target hand back to ``source``."""
+        next model call on; ``both_ways=True`` also lets each target hand back to ``source``
+        (a plain edge). ``options`` are ``HandoffTarget``'s for each edge from ``source``
+        (``description``, ``instructions``, ``history``, ``on_handoff``, ``carry_state``,
+        ``scope``); a target given as a ``HandoffTarget`` brings its own."""
         agent = self._local(source, "source")
+        edge_options = EdgeOptions.check(self.name, options)
         for target in _as_list(targets):
-            member = self._member(target)
-            agent.add_handoff(member)
+            member = self._member(target.agent if isinstance(target, HandoffTarget) else target)
+            agent.add_handoff(edge_options.edge(target, member))
             if both_ways:
                 self._local(member, "target (both_ways=True)").add_handoff(agent)
 
@@ -184,9 +222,9 @@ class Team:
 
 
 def _as_list(
-    targets: BaseAgent | RemoteAgent | str | Iterable[BaseAgent | RemoteAgent | str],
-) -> list[BaseAgent | RemoteAgent | str]:
-    if isinstance(targets, BaseAgent | RemoteAgent | str):
+    targets: _Member | HandoffTarget | Iterable[_Member | HandoffTarget],
+) -> list[_Member | HandoffTarget]:
+    if isinstance(targets, BaseAgent | RemoteAgent | str | HandoffTarget):
         return [targets]
     return list(targets)
 

@@ -2,7 +2,16 @@
 
 from webagents.testing import replies
 from webagents.testing.fake_server import FakeOpenAIServer, RawReply
-from webagents.testing.replies import Reply, as_reply, error, text, tool_call, tool_calls, transfer
+from webagents.testing.replies import (
+    Reply,
+    as_reply,
+    complete,
+    error,
+    text,
+    tool_call,
+    tool_calls,
+    transfer,
+)
 from webagents.testing.scripted import ScriptedModel, scripted_agent
 
 __all__ = [
@@ -11,6 +20,7 @@ __all__ = [
     "Reply",
     "ScriptedModel",
     "as_reply",
+    "complete",
     "error",
     "replies",
     "scripted_agent",

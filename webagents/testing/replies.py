@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from webagents._names import transfer_tool_name
+from webagents._names import COMPLETE_TOOL, transfer_tool_name
 
 __all__ = [
     "Reply",
@@ -15,6 +15,7 @@ __all__ = [
     "Responder",
     "ScriptedToolCall",
     "as_reply",
+    "complete",
     "error",
     "text",
     "tool_call",
@@ -93,6 +94,11 @@ def transfer(agent_name: str, reason: str | None = None) -> Reply:
     """A call of the ``transfer_to_<agent>`` tool webagents offers for each handoff target."""
     arguments = {"reason": reason} if reason is not None else {}
     return tool_call(transfer_tool_name(agent_name), arguments)
+
+
+def complete(summary: str) -> Reply:
+    """A call of the ``complete`` tool an agent built with ``complete_tool=True`` offers."""
+    return tool_call(COMPLETE_TOOL, {"summary": summary})
 
 
 def error(status: int, message: str, *, headers: Mapping[str, str] | None = None) -> Reply:
