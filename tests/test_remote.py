@@ -35,6 +35,7 @@ from webagents.sessions import InMemorySessionStore, SessionKey
 from webagents.testing import (
     FakeOpenAIServer,
     ScriptedModel,
+    complete,
     error,
     scripted_agent,
     text,
@@ -509,3 +510,32 @@ async def test_a_url_target_owns_the_session_with_no_secret_in_the_store() -> No
     stored = await desk.sessions.read(desk.session_key(session))
     assert stored is not None and stored.owner == address  # redacted: no user, no query
     assert "pw-42" not in repr(stored) and "q-99" not in repr(stored)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_remote_agent_that_completes_gives_the_next_turn_back_to_the_entry(
+    streamed: bool,
+) -> None:
+    served = AgentNetwork("refund-server")
+    scripted_agent(
+        "refunds",
+        responder=lambda request: complete("Refund of $12.99 issued."),
+        network=served,
+        complete_tool=True,
+    )
+    with ServedApp(create_app(served)) as server:
+        register_remote("refunds", f"{server.url}/agents/refunds")
+        desk, desk_model = desk_for("refunds", "Welcome back: what else?")
+        session = f"s-{uuid.uuid4().hex}"
+        if streamed:
+            events = [e async for e in desk.run_streaming("Charged twice", session_id=session)]
+            said = "".join(e.text for e in events if isinstance(e, TextDelta))
+            assert said == "Refund of $12.99 issued."
+        else:
+            first = await desk.run("Charged twice", session_id=session)
+            assert (first.content, first.completed) == ("Refund of $12.99 issued.", True)
+        stored = await desk.sessions.read(desk.session_key(session))
+        assert stored is not None and stored.owner == "desk"  # not the remote agent
+        later = await desk.run("Another thing", session_id=session)
+        assert (later.agent, later.content) == ("desk", "Welcome back: what else?")
+        assert len(desk_model.requests) == 2

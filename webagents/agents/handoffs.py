@@ -344,7 +344,8 @@ async def finish_handoff(
             duration_ms=pending.duration_ms
             if pending.duration_ms is not None
             else (time.perf_counter() - pending.started) * 1000,
-            context=dict(pending.handed_context or {}),
+            # the dict the target was given, owned by the record now (no copy per handoff)
+            context=pending.handed_context if pending.handed_context is not None else {},
             history_length=pending.history_length,
         ),
     )

@@ -51,5 +51,10 @@ async def answer_locally(
     async with asyncio.timeout(timeout):
         result = await agent.run(messages)
     return RemoteReply(
-        result.content, result.agent, tuple(result.handoff_chain), result.usage, via=agent
+        result.content,
+        result.agent,
+        tuple(result.handoff_chain),
+        result.usage,
+        via=agent,
+        completed=result.completed,
     )

@@ -45,6 +45,7 @@ class RemoteReply:
     ``usage`` is the remote's token count when it sent one. ``attempts`` counts the agents
     tried (the agent asked, then its fallbacks); ``via`` is the agent that answered: the
     remote agent asked, or a fallback (a ``RemoteAgent`` or a local ``BaseAgent``).
+    ``completed``: an agent over there ended the task with its ``complete`` tool.
     """
 
     content: str
@@ -53,6 +54,7 @@ class RemoteReply:
     usage: Usage = field(default_factory=Usage)
     attempts: int = 1
     via: RemoteAgent | BaseAgent | None = field(default=None, repr=False, compare=False)
+    completed: bool = False
 
 
 class RemoteNames:
@@ -106,6 +108,7 @@ def reply_from_completion(remote: RemoteAgent, data: Any) -> RemoteReply:
     names = RemoteNames(remote)
     agent = remote.name
     chain: tuple[str, ...] = (remote.name,)
+    completed = False
     extension = data.get("webagents")
     if isinstance(extension, dict):
         server_chain = extension.get("handoff_chain")
@@ -113,7 +116,9 @@ def reply_from_completion(remote: RemoteAgent, data: Any) -> RemoteReply:
             names.entry = server_chain[0]  # the chain starts with the server's entry agent
         chain = names.chain(server_chain) or chain
         agent = names.local(extension.get("agent")) or chain[-1]
-    return RemoteReply(content or "", agent, chain, usage_from(data.get("usage")), via=remote)
+        completed = extension.get("completed") is True
+    usage = usage_from(data.get("usage"))
+    return RemoteReply(content or "", agent, chain, usage, via=remote, completed=completed)
 
 
 # Run events a server streams besides text, and the fields that carry agent names.

@@ -56,6 +56,7 @@ class _Answer:
         self.agent: str | None = None
         self.chain: tuple[str, ...] | None = None
         self.usage = Usage()
+        self.task_completed = False  # the final chunk said an agent called complete
 
     def event(self, event: RunEvent) -> None:
         if isinstance(event, AgentStarted):
@@ -74,7 +75,9 @@ class _Answer:
         if content is None:
             content = "".join(text for _, text in self.pieces)
         chain = self.chain or (remote.name,)
-        return RemoteReply(content, self.agent or chain[-1], chain, self.usage, via=remote)
+        agent = self.agent or chain[-1]
+        done = self.task_completed
+        return RemoteReply(content, agent, chain, self.usage, via=remote, completed=done)
 
 
 async def read_stream(
@@ -156,6 +159,7 @@ def _items(
     if choice.get("finish_reason") is not None:
         answer.agent = speaker or answer.agent
         answer.chain = names.chain(extension.get("handoff_chain")) or answer.chain
+        answer.task_completed = extension.get("completed") is True
     delta = choice.get("delta")
     text = delta.get("content") if isinstance(delta, dict) else None
     if not isinstance(text, str) or not text:

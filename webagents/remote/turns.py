@@ -86,6 +86,8 @@ def take_over(run: Run, reply: RemoteReply) -> None:
     agent, answering the session's next turns in-process)."""
     from webagents.agents.agent import BaseAgent
 
+    if reply.completed:  # the task is done: the next turn starts over at the run's entry
+        run.completed = True
     via = reply.via
     if isinstance(via, BaseAgent):
         run.remote_owner = None

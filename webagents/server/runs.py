@@ -175,7 +175,7 @@ class SSEResponse(Response):
             )
             return
         final = run.result("")
-        tail = [writer.final(final.agent, final.handoff_chain)]
+        tail = [writer.final(final.agent, final.handoff_chain, final.completed)]
         if self.include_usage:
             tail.append(writer.usage(final.usage))
         tail.append(DONE)

@@ -201,7 +201,7 @@ def completion_body(result: RunResult, model: str) -> bytes:
                 }
             ],
             "usage": result.usage.to_dict(),
-            "webagents": {"agent": result.agent, "handoff_chain": result.handoff_chain},
+            "webagents": extension(result.agent, result.handoff_chain, result.completed),
         },
         ensure_ascii=False,
         separators=_COMPACT,
@@ -233,6 +233,16 @@ def _fields(kind: type) -> tuple[str, ...]:
             f.name for f in dataclasses.fields(kind) if f.name not in _DROPPED_FIELDS
         )
     return names
+
+
+def extension(agent: str, chain: list[str], completed: bool) -> dict[str, Any]:
+    """The ``webagents`` extension of a finished answer: who answered, the handoff chain,
+    and ``completed: true`` when an agent ended the task with its ``complete`` tool (a
+    calling agent then starts its session's next turn over at its own entry)."""
+    data: dict[str, Any] = {"agent": agent, "handoff_chain": chain}
+    if completed:
+        data["completed"] = True
+    return data
 
 
 class ChunkWriter:
@@ -268,8 +278,8 @@ class ChunkWriter:
             f'"webagents":{{"event":{json.dumps(data, separators=_COMPACT)}}}}}\n\n'
         ).encode()
 
-    def final(self, agent: str, chain: list[str]) -> bytes:
-        tail = json.dumps({"agent": agent, "handoff_chain": chain}, separators=_COMPACT)
+    def final(self, agent: str, chain: list[str], completed: bool = False) -> bytes:
+        tail = json.dumps(extension(agent, chain, completed), separators=_COMPACT)
         return (
             f'{self._head}"choices":[{{"index":0,"delta":{{}},"finish_reason":"stop"}}],'
             f'"webagents":{tail}}}\n\n'
