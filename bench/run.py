@@ -89,7 +89,7 @@ class Mode:
 # peer's tool round trip read 1.8 ms in one run and 3.5 ms in the next): every figure is
 # the median of several fresh processes, the two sides' processes taking turns.
 QUICK = Mode("quick", 5, 20, 3, 1, 50, 1, 3, 1, 11, 20, 5, 40, 1, 3000)
-FULL = Mode("full", 11, 100, 5, 1, 300, 3, 9, 9, 15, 60, 7, 150, 3, 5000)
+FULL = Mode("full", 11, 100, 5, 3, 300, 3, 9, 9, 15, 60, 7, 150, 3, 5000)
 
 
 # running the two sides ---------------------------------------------------------------------

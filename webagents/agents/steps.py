@@ -4,7 +4,7 @@ handoff bookkeeping one run keeps (chain, taken edges, budget, records, rollback
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, TypeAlias
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -54,9 +54,10 @@ class Decision:
     trigger: Trigger
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """How far the run had got when a handoff began: undoing the handoff cuts back to here."""
+class Mark(NamedTuple):
+    """How far the run had got when a handoff began: undoing the handoff cuts back to here.
+    A tuple of ints, which the cyclic garbage collector stops tracking: with a thousand runs
+    in flight, every object a run keeps alive is one more for each collection to walk."""
 
     record: int
     transcript: int
