@@ -12,7 +12,7 @@ import pytest
 from webagents import AgentConfigError, BaseAgent, Context
 from webagents.messages import handoff_context_in
 from webagents.teams import Team, TeamBuilder, TeamFileError, load_team
-from webagents.testing import ScriptedModel, complete, transfer
+from webagents.testing import ScriptedModel, complete, script_member, transfer
 
 TEAM = """\
 name: Support
@@ -46,21 +46,14 @@ def load(tmp_path: Path, text: str = TEAM) -> Team:
     return load_team(path)
 
 
-def script(team: Team, name: str, *replies: object) -> ScriptedModel:
-    agent = team.agents[name]
-    assert isinstance(agent, BaseAgent)
-    agent.model = ScriptedModel(replies)  # type: ignore[arg-type]
-    return agent.model
-
-
 def tools(request: dict[str, Any]) -> dict[str, str]:
     return {t["function"]["name"]: t["function"]["description"] for t in request["tools"]}
 
 
 async def test_a_team_file_declares_edge_options_cycles_and_complete(tmp_path: Path) -> None:
     team = load(tmp_path)
-    desk = script(team, "FrontDesk", transfer("Billing"))
-    billing = script(team, "Billing", complete("Refund issued."))
+    desk = script_member(team, "FrontDesk", transfer("Billing"))
+    billing = script_member(team, "Billing", complete("Refund issued."))
     result = await team.run(
         [
             {"role": "user", "content": "Hello"},
@@ -93,8 +86,8 @@ async def test_a_team_file_declares_edge_options_cycles_and_complete(tmp_path: P
 
 async def test_cycles_allow_lets_a_team_hand_back_and_forth(tmp_path: Path) -> None:
     team = load(tmp_path)
-    script(team, "FrontDesk", transfer("Billing"), transfer("Billing"))
-    billing = script(team, "Billing", transfer("FrontDesk"), "Billing answers.")
+    script_member(team, "FrontDesk", transfer("Billing"), transfer("Billing"))
+    billing = script_member(team, "Billing", transfer("FrontDesk"), "Billing answers.")
     result = await team.run("Help")
     # the same edge twice is allowed, until the start agent's max_handoffs: 3
     assert result.handoff_chain == ["FrontDesk", "Billing", "FrontDesk", "Billing"]

@@ -11,9 +11,9 @@ import pytest
 from webagents import BaseAgent
 from webagents.agents.network import RemoteAgent, default_network
 from webagents.messages import handoff_context_in
-from webagents.teams import Team, TeamFileError, load_team
+from webagents.teams import TeamFileError, load_team
 from webagents.teams.files import team_schema
-from webagents.testing import ScriptedModel, transfer
+from webagents.testing import script_member, transfer
 
 SUPPORT = """\
 name: Customer Support Team
@@ -50,13 +50,6 @@ def write(tmp_path: Path, text: str, name: str = "team.yaml") -> Path:
     return path
 
 
-def scripted(team: Team, name: str, *replies: object) -> ScriptedModel:
-    agent = team.agents[name]
-    assert isinstance(agent, BaseAgent)
-    agent.model = ScriptedModel(replies)  # type: ignore[arg-type]
-    return agent.model
-
-
 def test_a_team_file_loads_into_its_own_network(tmp_path: Path) -> None:
     team = load_team(write(tmp_path, SUPPORT), env={"EXPERT_KEY": "sk-expert"})
     assert team.name == "Customer Support Team" and team.network.name == team.name
@@ -80,8 +73,8 @@ def test_a_team_file_loads_into_its_own_network(tmp_path: Path) -> None:
 
 async def test_a_loaded_team_runs_and_edge_instructions_reach_the_target(tmp_path: Path) -> None:
     team = load_team(write(tmp_path, SUPPORT), env={"EXPERT_KEY": "k"})
-    scripted(team, "FrontDesk", transfer("Billing", "invoice question"))
-    billing = scripted(team, "Billing", "Refund issued.")
+    script_member(team, "FrontDesk", transfer("Billing", "invoice question"))
+    billing = script_member(team, "Billing", "Refund issued.")
     result = await team.run("I was charged twice")
     assert (result.content, result.handoff_chain) == ("Refund issued.", ["FrontDesk", "Billing"])
     shown = [handoff_context_in(m) for m in billing.requests[0]["messages"]]
@@ -93,8 +86,8 @@ async def test_sessions_use_the_store_given(tmp_path: Path) -> None:
 
     store = InMemorySessionStore()
     team = load_team(write(tmp_path, SUPPORT), env={"EXPERT_KEY": "k"}, sessions=store)
-    scripted(team, "FrontDesk", transfer("TechnicalSupport"))
-    scripted(team, "TechnicalSupport", "Restart it.", "Then reinstall.")
+    script_member(team, "FrontDesk", transfer("TechnicalSupport"))
+    script_member(team, "TechnicalSupport", "Restart it.", "Then reinstall.")
     await team.run("It crashes", session_id="s")
     again = await team.run("Still crashes", session_id="s")
     assert (again.agent, again.content) == ("TechnicalSupport", "Then reinstall.")
@@ -324,15 +317,15 @@ async def test_two_loads_of_a_file_are_separate_teams_that_share_a_sqlite_store(
     store = SQLiteSessionStore(tmp_path / "sessions.db")
     try:
         first = load_team(path, env={"EXPERT_KEY": "k"}, sessions=store)
-        scripted(first, "FrontDesk", transfer("Billing"))
-        scripted(first, "Billing", "Refund issued.")
+        script_member(first, "FrontDesk", transfer("Billing"))
+        script_member(first, "Billing", "Refund issued.")
         await first.run("Charged twice", session_id="ada")
         # A second load (another process, a restart): its own agents, the same conversation.
         second = load_team(path, env={"EXPERT_KEY": "k"}, sessions=store)
         assert second.agents["Billing"] is not first.agents["Billing"]
         assert second.network.get("Billing") is second.agents["Billing"]
-        scripted(second, "FrontDesk")
-        billing = scripted(second, "Billing", "It will arrive in 3 days.")
+        script_member(second, "FrontDesk")
+        billing = script_member(second, "Billing", "It will arrive in 3 days.")
         again = await second.run("When?", session_id="ada")
         assert (again.agent, again.content) == ("Billing", "It will arrive in 3 days.")
         users = [m["content"] for m in billing.requests[0]["messages"] if m["role"] == "user"]

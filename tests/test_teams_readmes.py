@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from webagents import BaseAgent
 from webagents.messages import handoff_context_in
 from webagents.teams import Team, load_team
-from webagents.testing import ScriptedModel, tool_call, transfer
+from webagents.testing import script_member, tool_call, transfer
 
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 _YAML = re.compile(r"^```yaml\n(.*?)^```", re.M | re.S)
@@ -24,17 +23,10 @@ def readme_team(plugin: str, tmp_path: Path) -> Team:
     return load_team(path)
 
 
-def script(team: Team, name: str, *replies: object) -> ScriptedModel:
-    agent = team.agents[name]
-    assert isinstance(agent, BaseAgent)
-    agent.model = ScriptedModel(replies)  # type: ignore[arg-type]
-    return agent.model
-
-
 async def test_router_readme_team(tmp_path: Path) -> None:
     team = readme_team("webagents-router", tmp_path)
-    front = script(team, "FrontDesk", "Hello! How can I help?")
-    script(team, "Billing", "Refund issued.")
+    front = script_member(team, "FrontDesk", "Hello! How can I help?")
+    script_member(team, "Billing", "Refund issued.")
     result = await team.run("I want a refund for order #123")
     assert (result.agent, result.content, result.handoffs[0].trigger) == (
         "Billing",
@@ -48,13 +40,13 @@ async def test_router_readme_team(tmp_path: Path) -> None:
 async def test_escalation_readme_team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the file names db: tickets.db
     team = readme_team("webagents-escalation", tmp_path)
-    script(
+    script_member(
         team,
         "SupportBot",
         tool_call("escalate_to_human", {"reason": "double charge", "priority": "high"}),
         transfer("HumanDesk", "needs a person"),
     )
-    desk = script(team, "HumanDesk", "A colleague will call you today.")
+    desk = script_member(team, "HumanDesk", "A colleague will call you today.")
     result = await team.run("I was charged twice!", user_id="cust-42")
     assert (result.agent, result.content) == ("HumanDesk", "A colleague will call you today.")
     data = [handoff_context_in(m) for m in desk.requests[0]["messages"]]
@@ -65,13 +57,13 @@ async def test_escalation_readme_team(tmp_path: Path, monkeypatch: pytest.Monkey
 
 async def test_consult_readme_team(tmp_path: Path) -> None:
     team = readme_team("webagents-consult", tmp_path)
-    script(
+    script_member(
         team,
         "Assistant",
         tool_call("consult_expert", {"topic": "finance", "question": "Where to invest?"}),
         "Our expert says: index funds.",
     )
-    expert = script(team, "FinanceExpert", "Index funds, mostly.")
+    expert = script_member(team, "FinanceExpert", "Index funds, mostly.")
     result = await team.run("Where should I invest?")
     assert (result.agent, result.content) == ("Assistant", "Our expert says: index funds.")
     assert result.messages[-2]["content"] == "Index funds, mostly."

@@ -12,7 +12,7 @@ from webagents.testing.replies import (
     tool_calls,
     transfer,
 )
-from webagents.testing.scripted import ScriptedModel, scripted_agent
+from webagents.testing.scripted import ScriptedModel, script_member, scripted_agent
 
 __all__ = [
     "FakeOpenAIServer",
@@ -23,6 +23,7 @@ __all__ = [
     "complete",
     "error",
     "replies",
+    "script_member",
     "scripted_agent",
     "text",
     "tool_call",

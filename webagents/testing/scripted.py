@@ -17,6 +17,7 @@ __all__ = ["ScriptedModel", "scripted_agent"]
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
+    from webagents.teams.team import Team
 
 _ids = itertools.count(1)
 
@@ -113,3 +114,16 @@ def scripted_agent(
     model = ScriptedModel(replies, responder=responder, name=f"model-of-{name}")
     agent_options.setdefault("instructions", f"You are {name}.")
     return BaseAgent(name, model=model, **agent_options), model
+
+
+def script_member(team: Team, name: str, *replies: ReplyLike) -> ScriptedModel:
+    """Give the team's local member ``name`` a ``ScriptedModel`` replaying ``replies`` (a team
+    file's ``openai/...`` models, offline), and return that model to read its ``requests``."""
+    from webagents.agents.agent import BaseAgent
+
+    agent = team.get(name)
+    if not isinstance(agent, BaseAgent):
+        raise TypeError(f"team {team.name!r}: {name!r} is a remote agent, it has no model here")
+    model = ScriptedModel(replies, name=f"model-of-{name}")
+    agent.model = model
+    return model
