@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -328,3 +329,38 @@ def test_docs_cli_md_documents_every_command_and_option() -> None:
             if flags and not any(flag in sections[name] for flag in flags):
                 missing.append(f"{name} {flags[0]}")
     assert not missing, f"docs/cli.md does not document: {missing}"
+
+
+def test_debug_lines_show_while_the_run_goes_on(team_file: Path, env: dict[str, str]) -> None:
+    """The handoff line is printed before the target has answered: billing's model call
+    waits until the test has read that line from the running command."""
+    seen_handoff = threading.Event()
+
+    def model(request: dict[str, Any]) -> ReplyLike:
+        if request["messages"][0]["content"] == "You are billing.":
+            assert seen_handoff.wait(60), "the handoff line never showed while billing waited"
+        return team_model(request)
+
+    with FakeOpenAIServer(responder=model) as server:
+        env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test-key")
+        command = subprocess.Popen(
+            [WEBAGENTS, "run", str(team_file), "-m", "my invoice", "--debug"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+        try:
+            assert command.stderr is not None
+            first = command.stderr.readline()  # blocks until the command prints it
+            seen_handoff.set()
+            out, rest = command.communicate(timeout=120)
+        finally:
+            seen_handoff.set()
+            if command.poll() is None:
+                command.kill()
+    assert first == "handoff desk -> billing (trigger: llm, reason: an invoice)\n"
+    assert out == "billing answers: my invoice\n"
+    assert rest.splitlines() == ["answered by billing"]
+    assert command.returncode == 0

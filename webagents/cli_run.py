@@ -24,7 +24,13 @@ import click
 from webagents.agents.agent import BaseAgent
 from webagents.agents.network import AgentNetwork
 from webagents.errors import UnknownAgentError, WebAgentsError
-from webagents.events import HandoffFailed, HandoffTransfer, RunEvent, ToolCallEvent
+from webagents.events import (
+    AgentCompleted,
+    HandoffFailed,
+    HandoffTransfer,
+    RunEvent,
+    ToolCallEvent,
+)
 
 if TYPE_CHECKING:
     from webagents.agents.result import RunResult
@@ -239,6 +245,26 @@ def event_line(event: RunEvent) -> str | None:
     return None
 
 
+async def _run_live(
+    loaded: Loaded, message: str, session_id: str | None, user_id: str | None
+) -> str:
+    """Stream the run, printing each ``--debug`` line as its event comes; the answer is the
+    last completed agent's (a later one replaces an earlier, withdrawn answer)."""
+    answer, speaker = "", loaded.entry.name
+    try:
+        events = loaded.runner.run_streaming(message, session_id=session_id, user_id=user_id)
+        async for event in events:
+            line = event_line(event)
+            if line is not None:
+                click.secho(line, fg="cyan", err=True)
+            if isinstance(event, AgentCompleted):
+                answer, speaker = event.content, event.agent
+    finally:
+        await loaded.aclose()
+    click.secho(f"answered by {speaker}", fg="cyan", err=True)
+    return answer
+
+
 def run_command(
     target: str,
     message: str,
@@ -251,10 +277,18 @@ def run_command(
     echo: Callable[[str], None] = click.echo,
 ) -> None:
     """``webagents run``: one message, the answer on stdout (the run result with ``--json``),
-    with ``--debug`` one line per handoff and tool call on stderr."""
+    with ``--debug`` one line per handoff and tool call on stderr, printed as they happen
+    (after the run with ``--json``, which needs the whole result)."""
     import asyncio
 
     loaded = load_entry(target, agent, debug=debug)
+    if debug and not as_json:
+        try:
+            answer = asyncio.run(_run_live(loaded, message, session_id, user_id))
+        except Exception as error:
+            raise explain(error, debug=debug) from None
+        echo(answer)
+        return
 
     async def run() -> RunResult:
         try:
