@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from webagents.remote.client import RemoteClient
 
 __all__ = [
+    "PROTOCOLS",
     "AgentNetwork",
     "RemoteAgent",
     "default_network",
@@ -37,14 +38,19 @@ __all__ = [
 ]
 
 
+PROTOCOLS = ("chat", "a2a")  # how a remote agent is spoken to (RemoteAgent.protocol)
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteAgent:
     """An agent in another process, reached over HTTP at ``url`` (``.../agents/<name>``), with
     its own bearer ``api_key``, ``signing_key`` (every request signed with it, see
     ``webagents.remote.signing``) and ``timeout`` (seconds, a total deadline per attempt) when
     set. ``fallbacks`` names other agents of the network (local or remote) to ask, in order,
-    when it cannot answer. The keys never show: not in the repr, not in comparisons, not in
-    errors."""
+    when it cannot answer. ``protocol`` is how it is spoken to: ``"chat"`` (OpenAI chat
+    completions, a webagents server) or ``"a2a"`` (A2A JSON-RPC at ``url``, its card at
+    ``url/.well-known/agent-card.json``; see ``webagents.a2a``). The keys never show: not in
+    the repr, not in comparisons, not in errors."""
 
     name: str
     url: str
@@ -53,8 +59,14 @@ class RemoteAgent:
     timeout: float | None = None
     signing_key: str | bytes | None = field(default=None, repr=False, compare=False)
     fallbacks: tuple[str, ...] = ()
+    protocol: str = "chat"
 
     def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise AgentConfigError(
+                f"remote agent {shown_name(self.name)!r}: protocol must be one of "
+                f"{', '.join(map(repr, PROTOCOLS))}, got {shown_name(str(self.protocol))!r}"
+            )
         # The keys are never echoed: a misplaced value may be a secret.
         if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key):
             raise AgentConfigError(
@@ -182,12 +194,14 @@ class AgentNetwork:
         signing_key: str | bytes | None = None,
         fallbacks: Iterable[str] = (),
         replace: bool = False,
+        protocol: str = "chat",
     ) -> RemoteAgent:
         """Make the agent served at ``url`` usable by ``name`` wherever a local agent is, with
         its own credentials, signing key, timeout and fallbacks (names of other agents here,
-        resolved when a call fails); returns it."""
+        resolved when a call fails); returns it. ``protocol="a2a"``: an A2A agent, ``url``
+        its base URL or its card's URL."""
         return self._register_remote(
-            name, url, description, api_key, timeout, signing_key, fallbacks, replace, 4
+            name, url, description, api_key, timeout, signing_key, fallbacks, replace, 4, protocol
         )
 
     def _register_remote(
@@ -201,6 +215,7 @@ class AgentNetwork:
         fallbacks: Iterable[str],
         replace: bool,
         stacklevel: int,
+        protocol: str = "chat",
     ) -> RemoteAgent:
         if not isinstance(url, str) or not is_url(url) or not urlparse(url).hostname:
             shown = redact_url(url) if isinstance(url, str) else type(url).__name__
@@ -208,6 +223,8 @@ class AgentNetwork:
                 f"remote agent {shown_name(str(name))!r} needs an http(s):// URL with a host, "
                 f"got {shown!r}"
             )
+        if protocol == "a2a":  # the card's URL names the agent by its base URL
+            url = url.rstrip("/").removesuffix(A2A_CARD_PATH)
         remote = RemoteAgent(
             name=name,
             url=url.rstrip("/"),
@@ -216,6 +233,7 @@ class AgentNetwork:
             timeout=timeout,
             signing_key=signing_key,
             fallbacks=_names(name, fallbacks),
+            protocol=protocol,
         )
         self._put(remote, replace=replace, stacklevel=stacklevel)
         return remote
@@ -363,6 +381,7 @@ def _names(agent: str, fallbacks: Iterable[str]) -> tuple[str, ...]:
 
 
 _default: AgentNetwork | None = None
+A2A_CARD_PATH = "/.well-known/agent-card.json"
 
 
 def default_network() -> AgentNetwork:
@@ -410,9 +429,11 @@ def register_remote(
     timeout: float | None = None,
     signing_key: str | bytes | None = None,
     fallbacks: Iterable[str] = (),
+    protocol: str = "chat",
 ) -> RemoteAgent:
     """Make the agent served at ``url`` usable by ``name`` in the default network, with its
-    own bearer ``api_key``, ``signing_key``, ``timeout`` and ``fallbacks`` when given."""
+    own bearer ``api_key``, ``signing_key``, ``timeout`` and ``fallbacks`` when given;
+    ``protocol="a2a"`` for an A2A agent (``url``: its base URL or its card's URL)."""
     return default_network()._register_remote(
-        name, url, description, api_key, timeout, signing_key, fallbacks, False, 4
+        name, url, description, api_key, timeout, signing_key, fallbacks, False, 4, protocol
     )

@@ -207,6 +207,7 @@ class RemoteClient:
         retries: int | None = None,
         fallbacks: Sequence[str] | None = None,
         network: AgentNetwork | None = None,
+        session: str | None = None,
     ) -> RemoteReply:
         """The remote agent's answer to ``messages`` with who gave it and the remote handoff
         chain; a ``RemoteAgentError`` if neither it nor a fallback answered.
@@ -218,8 +219,9 @@ class RemoteClient:
         own) are asked in order, each with its own key and settings (a local one answers
         in-process); names resolve in ``network`` (default: the network this client belongs
         to). If none answers, the agent's own error is raised, its ``attempts`` set.
+        ``session`` names the local conversation (an A2A agent continues its context for it).
         """
-        call = self._settings(remote, timeout, api_key, signing_key, retries)
+        call = self._settings(remote, timeout, api_key, signing_key, retries, session)
         try:
             return await self._complete_one(remote, messages, call)
         except RemoteAgentError as failure:
@@ -227,7 +229,7 @@ class RemoteClient:
             for backup in self._fallbacks(remote, fallbacks, network):
                 attempts += 1
                 try:
-                    reply = await self._backup_reply(backup, messages, timeout, retries)
+                    reply = await self._backup_reply(backup, messages, timeout, retries, session)
                 except Exception as error:  # a fallback failing is the next one's turn
                     _log_fallback_failure(remote, backup, error)
                     continue
@@ -246,6 +248,7 @@ class RemoteClient:
         retries: int | None = None,
         fallbacks: Sequence[str] | None = None,
         network: AgentNetwork | None = None,
+        session: str | None = None,
     ) -> AsyncGenerator[RunEvent | RemoteReply]:
         """The remote agent's answer as it is produced: ``TextDelta``s and other run events
         (``agent.started``, ``handoff.transfer``, ...), named by agent in local names, then
@@ -259,7 +262,7 @@ class RemoteClient:
         ``RemoteTimeoutError`` after what it already yielded. Close the iterator early
         (``contextlib.aclosing``) to drop the connection.
         """
-        call = self._settings(remote, timeout, api_key, signing_key, retries)
+        call = self._settings(remote, timeout, api_key, signing_key, retries, session)
         started = False
         try:
             # Closed with this iterator: a caller leaving early settles the breaker now.
@@ -277,12 +280,12 @@ class RemoteClient:
             attempts += 1
             try:
                 if not isinstance(backup, RemoteAgent):
-                    reply = await self._backup_reply(backup, messages, timeout, retries)
+                    reply = await self._backup_reply(backup, messages, timeout, retries, session)
                     if reply.content:
                         yield TextDelta(agent=reply.agent, text=reply.content)
                     yield dataclasses.replace(reply, attempts=attempts)
                     return
-                own = self._settings(backup, timeout, None, None, retries)
+                own = self._settings(backup, timeout, None, None, retries, session)
                 async with contextlib.aclosing(self._stream_one(backup, messages, own)) as items:
                     async for item in items:
                         started = True
@@ -306,6 +309,7 @@ class RemoteClient:
         api_key: str | None,
         signing_key: str | bytes | None,
         retries: int | None,
+        session: str | None = None,
     ) -> CallSettings:
         if retries is not None and (
             isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
@@ -320,6 +324,7 @@ class RemoteClient:
             api_key=api_key if api_key is not None else remote.api_key,
             signing_key=signing_key if signing_key is not None else remote.signing_key,
             retries=self.retries if retries is None else retries,
+            session=session,
         )
 
     def _fallbacks(
@@ -338,11 +343,12 @@ class RemoteClient:
         messages: list[dict[str, Any]],
         timeout: float | None,
         retries: int | None,
+        session: str | None = None,
     ) -> RemoteReply:
         """A fallback's answer, with its own key and settings (the caller's ``timeout`` and
         ``retries`` still apply)."""
         if isinstance(backup, RemoteAgent):
-            own = self._settings(backup, timeout, None, None, retries)
+            own = self._settings(backup, timeout, None, None, retries, session)
             return await self._complete_one(backup, messages, own)
         limit = timeout if timeout is not None else self.default_timeout
         return await answer_locally(backup, messages, limit)

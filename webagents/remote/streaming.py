@@ -12,6 +12,7 @@ after what was already yielded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncGenerator
@@ -86,6 +87,14 @@ async def read_stream(
     """Events and text of ``response`` (status 200), then the reply; each read ends by
     ``deadline`` (the event loop's clock) at the latest, while the caller's own work between
     items is never interrupted."""
+
+    if remote.protocol == "a2a":
+        from webagents.a2a.calls import read_a2a_stream
+
+        async with contextlib.aclosing(read_a2a_stream(remote, response, timeout, deadline)) as a2a:
+            async for item in a2a:
+                yield item
+        return
 
     def broken(problem: str) -> RemoteStreamError:
         return RemoteStreamError(remote.name, remote.url, problem)

@@ -26,11 +26,19 @@ from webagents.remote.errors import (
 )
 from webagents.remote.reply import RemoteReply, reply_from_completion
 from webagents.remote.signing import sign_request
+from webagents.tracing import inject_headers
 
 if TYPE_CHECKING:
     from webagents.agents.network import RemoteAgent
 
-__all__ = ["CallSettings", "chat_endpoint", "open_chat", "read_completion", "transport_failure"]
+__all__ = [
+    "CallSettings",
+    "chat_endpoint",
+    "open_chat",
+    "read_completion",
+    "send_request",
+    "transport_failure",
+]
 
 
 def chat_endpoint(url: str) -> str:
@@ -48,6 +56,7 @@ class CallSettings:
     api_key: str | None = field(repr=False)
     signing_key: str | bytes | None = field(repr=False)
     retries: int
+    session: str | None = None  # the local conversation (an A2A agent's context follows it)
 
 
 async def open_chat(
@@ -61,28 +70,55 @@ async def open_chat(
 ) -> httpx.Response:
     """Send the chat request and read the status and headers by ``deadline`` (the event
     loop's clock); the response (status 200, body unread) is the caller's to close. Any
-    other status is a ``RemoteStatusError``."""
+    other status is a ``RemoteStatusError``. An A2A agent gets the A2A JSON-RPC request
+    instead (``webagents.a2a.calls``), sent the same way."""
+    if remote.protocol == "a2a":
+        from webagents.a2a.calls import a2a_request
+
+        return await a2a_request(client, remote, messages, call, deadline, stream=stream)
     payload: dict[str, Any] = {"model": remote.name, "messages": messages}
     if stream:
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
     # Serialised here, so the bytes signed are the bytes sent.
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    url = httpx.URL(chat_endpoint(remote.url))
+    endpoint = chat_endpoint(remote.url)
+    return await send_request(client, remote, endpoint, body, call, deadline, stream=stream)
+
+
+async def send_request(
+    client: httpx.AsyncClient,
+    remote: RemoteAgent,
+    endpoint: str,
+    body: bytes | None,
+    call: CallSettings,
+    deadline: float,
+    *,
+    stream: bool = False,
+    extra_headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """``POST body`` (a ``GET`` when None) to ``endpoint``: credentials out of the URL, the
+    bearer key or Basic auth, signed when a signing key is set; the status and headers read
+    by ``deadline``. Any status but 200 is a ``RemoteStatusError``."""
+    url = httpx.URL(endpoint)
     # Credentials leave the URL (httpx logs every request's URL) and travel as Basic auth,
     # unless a bearer key takes their place.
     basic = httpx.BasicAuth(url.username, url.password) if url.userinfo else None
     url = url.copy_with(username=None, password=None) if url.userinfo else url
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json"} if body is not None else {}
     if stream:
         headers["Accept"] = "text/event-stream"
-    if call.signing_key is not None:
+    if extra_headers:
+        headers.update(extra_headers)
+    if call.signing_key is not None and body is not None:
         # Signed anew on every attempt: a retry is a new request, not a replay.
         path = url.raw_path.decode("ascii")  # the path and query as the server sees them
         headers.update(sign_request(call.signing_key, "POST", path, body))
+    inject_headers(headers)  # the caller's trace goes on in the remote agent's spans
     if url.query:
         _hide_in_request_log(url)
-    request = client.build_request("POST", url, content=body, headers=headers, timeout=call.timeout)
+    method = "POST" if body is not None else "GET"
+    request = client.build_request(method, url, content=body, headers=headers, timeout=call.timeout)
     try:
         async with asyncio.timeout_at(deadline):
             response = await client.send(
@@ -114,6 +150,10 @@ async def read_completion(
     remote: RemoteAgent, response: httpx.Response, timeout: float, deadline: float
 ) -> RemoteReply:
     """The reply in ``response``'s body, read by ``deadline``; closes the response."""
+    if remote.protocol == "a2a":
+        from webagents.a2a.calls import read_a2a_reply
+
+        return await read_a2a_reply(remote, response, timeout, deadline)
     try:
         async with asyncio.timeout_at(deadline):
             body = await response.aread()

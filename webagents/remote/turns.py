@@ -42,7 +42,9 @@ async def remote_turn(
     if run.streaming:
         reply = await _restream(run, remote, messages, chain_at)
     else:
-        reply = await network.remote_client.complete(remote, messages, network=network)
+        reply = await network.remote_client.complete(
+            remote, messages, network=network, session=_session(run)
+        )
     run.book.chain[chain_at:] = reply.handoff_chain
     run.emit(AgentCompleted, agent=reply.agent, content=reply.content)
     return reply
@@ -54,7 +56,7 @@ async def _restream(
     network = run.entry.network
     chain = run.book.chain
     reply: RemoteReply | None = None
-    items = network.remote_client.stream(remote, messages, network=network)
+    items = network.remote_client.stream(remote, messages, network=network, session=_session(run))
     async with contextlib.aclosing(items):
         async for item in items:
             if isinstance(item, RemoteReply):
@@ -78,6 +80,15 @@ async def _restream(
                 run.emit(type(item), **fields)
     assert reply is not None  # a stream ends with its reply or raises
     return reply
+
+
+def _session(run: Run) -> str | None:
+    """The run's conversation as a remote agent may know it (an A2A agent's context is
+    derived from it): the entry agent's session key, None outside a session."""
+    if run.session_id is None:
+        return None
+    key = run.entry.session_key(run.session_id)
+    return f"{key.agent}\n{key.session_id}"
 
 
 def take_over(run: Run, reply: RemoteReply) -> None:

@@ -288,6 +288,7 @@ class _Builder:
                 description=agent.description,
                 api_key=api_key,
                 timeout=agent.timeout,
+                protocol=agent.protocol,
             )
         except AgentConfigError as error:
             raise doc.error(("agents", index, "url"), str(error)) from None
@@ -301,6 +302,10 @@ class _Builder:
                 raise doc.error(
                     (*at, field), f"`{field}` is for remote agents (with `url:`); remove it"
                 )
+        if "protocol" in doc.data["agents"][index]:
+            raise doc.error(
+                (*at, "protocol"), "`protocol` is for remote agents (with `url:`); remove it"
+            )
         model_name = agent.model or self.spec.model
         if model_name is None:
             raise doc.error(

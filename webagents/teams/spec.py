@@ -117,6 +117,11 @@ class AgentSpec(_Strict):
     timeout: float | None = Field(
         default=None, gt=0, description="A remote agent's deadline per attempt, in seconds."
     )
+    protocol: Literal["chat", "a2a"] = Field(
+        default="chat",
+        description="How a remote agent is spoken to: `chat` (OpenAI chat completions, a "
+        "webagents server) or `a2a` (an A2A agent; `url` is its base URL or its card's URL).",
+    )
     metadata: dict[str, Any] = Field(
         default_factory=dict,
         description="Free-form data on the agent's card; `price` (a non-negative amount) is "
