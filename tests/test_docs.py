@@ -43,9 +43,7 @@ RUNNABLE_PAGES = (
     "server.md",
     "teams.md",
     "strategies.md",
-    "tracing.md",
     "a2a.md",
-    "mcp.md",
 )
 # Pages the index links to that are written separately; drop a name once its page exists.
 PENDING_PAGES: frozenset[str] = frozenset()

@@ -1,8 +1,7 @@
 """``create_app``: a FastAPI app serving agents over the OpenAI Chat Completions API.
 
-Routes: ``GET /health``, ``GET /agents`` (cards), ``GET /agents/{name}`` (one card),
-``POST /agents/{name}/chat/completions`` (``webagents.server.chat``) and
-``/agents/{name}/mcp`` (the agent's tools over MCP, ``webagents.mcp.server``).
+Routes: ``GET /health``, ``GET /agents`` (cards), ``GET /agents/{name}`` (one card) and
+``POST /agents/{name}/chat/completions`` (``webagents.server.chat``).
 """
 
 from __future__ import annotations
@@ -20,11 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from webagents.a2a.routes import add_a2a_routes
-from webagents.mcp.server import mount_mcp
 from webagents.server.auth import BearerAuth, load_api_keys, load_signing
 from webagents.server.chat import ChatRoute, ServerState, agent_not_found, shutting_down
 from webagents.server.errors import install_error_handlers
-from webagents.server.playground import install_playground
 from webagents.server.stores import assign_stores
 from webagents.server.targets import agent_path, served_agents
 from webagents.server.wire import RequestBody
@@ -94,14 +91,12 @@ def create_app(
         app.check_fast_path()
         yield
         state.closing = True
-        await close_mcp()
         await _close(state)
 
     app = AgentServer(title=title, lifespan=lifespan)
     install_error_handlers(app)
-    playground = install_playground(app, agents, _start(target, agents))
     if keys is not None:
-        app.add_middleware(BearerAuth, keys=keys, open_paths=playground)
+        app.add_middleware(BearerAuth, keys=keys)
 
     def find(name: str) -> BaseAgent:
         agent = agents.get(name)
@@ -138,7 +133,6 @@ def create_app(
     )
     app.router.routes.insert(0, Route(_CHAT_PATH, chat, methods=["POST"]))
     app.fast_chat = BearerAuth(chat, keys) if keys is not None else chat
-    close_mcp = mount_mcp(app, agents, title=title)  # /agents/{name}/mcp, behind the same keys
     app.own_middleware = len(app.user_middleware)
     app.add_api_route(
         _CHAT_PATH,
@@ -182,16 +176,6 @@ class AgentServer(FastAPI):
                 await self.fast_chat(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
-
-
-def _start(target: object, agents: Mapping[str, BaseAgent]) -> str:
-    """The agent the playground offers first: a team's start, else the first agent no other
-    served agent hands off to (a triage desk), else the first."""
-    name = getattr(getattr(target, "start", None), "name", None)
-    if isinstance(name, str) and name in agents:
-        return name
-    targets = {t for agent in agents.values() for t in agent.target_names()}
-    return next((n for n in agents if n not in targets), next(iter(agents)))
 
 
 def _chat_agent(scope: Scope) -> str | None:
