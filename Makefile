@@ -23,7 +23,8 @@ demo: $(STAMP)
 	$(BIN)/python examples/customer_service.py
 
 # redis-server and PostgreSQL for the session-store and ledger tests, wrk for a benchmark
-# test and Graphviz for the team-graph drawings (Debian packages).
+# test, Graphviz for the team-graph drawings and Chromium with its driver for the
+# playground's browser tests (Debian packages).
 services:
 	bash scripts/install-services.sh
 

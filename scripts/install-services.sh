@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what the test suite needs from Debian when it is missing: the servers it starts
-# (redis-server, PostgreSQL) and two tools it runs (wrk, whose output a benchmark test reads,
-# and Graphviz's dot, which draws team graphs). The tests start their own server instances on
-# free 127.0.0.1 ports; nothing here starts a service.
+# (redis-server, PostgreSQL) and the tools it runs (wrk, whose output a benchmark test reads,
+# Graphviz's dot, which draws team graphs, and headless Chromium with its driver, which the
+# playground's browser tests drive through Selenium). The tests start their own server
+# instances on free 127.0.0.1 ports; nothing here starts a service.
 set -euo pipefail
 
 missing=()
@@ -10,6 +11,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -22,6 +22,7 @@ from webagents.a2a.routes import add_a2a_routes
 from webagents.server.auth import BearerAuth, load_api_keys, load_signing
 from webagents.server.chat import ChatRoute, ServerState, agent_not_found, shutting_down
 from webagents.server.errors import install_error_handlers
+from webagents.server.playground import install_playground
 from webagents.server.stores import assign_stores
 from webagents.server.targets import agent_path, served_agents
 from webagents.server.wire import RequestBody
@@ -95,8 +96,9 @@ def create_app(
 
     app = AgentServer(title=title, lifespan=lifespan)
     install_error_handlers(app)
+    playground = install_playground(app, agents, _start(target, agents))
     if keys is not None:
-        app.add_middleware(BearerAuth, keys=keys)
+        app.add_middleware(BearerAuth, keys=keys, open_paths=playground)
 
     def find(name: str) -> BaseAgent:
         agent = agents.get(name)
@@ -176,6 +178,16 @@ class AgentServer(FastAPI):
                 await self.fast_chat(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+
+def _start(target: object, agents: Mapping[str, BaseAgent]) -> str:
+    """The agent the playground offers first: a team's start, else the first agent no other
+    served agent hands off to (a triage desk), else the first."""
+    name = getattr(getattr(target, "start", None), "name", None)
+    if isinstance(name, str) and name in agents:
+        return name
+    targets = {t for agent in agents.values() for t in agent.target_names()}
+    return next((n for n in agents if n not in targets), next(iter(agents)))
 
 
 def _chat_agent(scope: Scope) -> str | None:

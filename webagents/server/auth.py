@@ -149,15 +149,21 @@ def verify_signature(verifier: SignatureVerifier, scope: Scope, headers: Any, bo
 
 
 class BearerAuth:
-    """ASGI middleware: with API keys, every route but ``/health`` needs
-    ``Authorization: Bearer <key>``; the key's user id goes in the scope for the routes."""
+    """ASGI middleware: with API keys, every route but ``/health`` (and ``open_paths``: exact
+    paths, or prefixes written ``/prefix/*``) needs ``Authorization: Bearer <key>``; the
+    key's user id goes in the scope for the routes."""
 
-    def __init__(self, app: ASGIApp, keys: KeyRing) -> None:
+    def __init__(self, app: ASGIApp, keys: KeyRing, open_paths: Iterable[str] = ()) -> None:
         self.app = app
         self.keys = keys
+        self.open_paths = _OPEN_PATHS | {path for path in open_paths if not path.endswith("*")}
+        self.open_prefixes = tuple(path[:-1] for path in open_paths if path.endswith("*"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in _OPEN_PATHS:
+        if scope["type"] != "http" or (
+            scope["path"] in self.open_paths
+            or (self.open_prefixes and scope["path"].startswith(self.open_prefixes))
+        ):
             await self.app(scope, receive, send)
             return
         header = None

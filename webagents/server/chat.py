@@ -117,7 +117,10 @@ class ChatRoute:
             )
         state.running += 1
         if chat.stream:
-            return _Counted(SSEResponse(run, agent.name, chat.include_usage), state)
+            streamed = SSEResponse(
+                run, agent.name, chat.include_usage, tool_events=chat.tool_events
+            )
+            return _Counted(streamed, state)
         try:
             return await answer(run, receive, agent.name)
         finally:

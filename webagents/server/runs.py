@@ -120,12 +120,16 @@ class SSEResponse(Response):
     """The run's events as ``chat.completion.chunk`` server-sent events, one ``send`` each,
     then ``data: [DONE]``. The status is sent with the first chunk, so a run refused before
     it begins (a session of another user) still gets its status; a run that fails later
-    ends with an error event and no ``[DONE]``. A disconnect cancels the run."""
+    ends with an error event and no ``[DONE]``. A disconnect cancels the run. With
+    ``tool_events`` (asked for by the client) tool calls and results are streamed too."""
 
-    def __init__(self, run: Run, model: str, include_usage: bool) -> None:
+    def __init__(
+        self, run: Run, model: str, include_usage: bool, *, tool_events: bool = False
+    ) -> None:
         self.run = run
         self.model = model
         self.include_usage = include_usage
+        self.tool_events = tool_events
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -135,7 +139,7 @@ class SSEResponse(Response):
 
     async def _stream(self, send: Send) -> None:
         run = self.run
-        writer = ChunkWriter(run.run_id, int(time.time()), self.model)
+        writer = ChunkWriter(run.run_id, int(time.time()), self.model, tool_events=self.tool_events)
         started = False
         try:
             async with contextlib.aclosing(run.stream()) as events:

@@ -56,6 +56,7 @@ def serve(
         )
     where = f"{host}:{port}" if port else f"{host}:<a free port, printed below>"
     click.echo(f"Serving {', '.join(names)} on http://{where}/agents/<name>", err=True)
+    click.echo(f"Playground: http://{where}/playground (chat in a browser)", err=True)
     if workers == 1:
         app = create_app(loaded, sessions=sessions)
         freeze_startup_heap()

@@ -3,9 +3,11 @@
 and the ``chat.completion.chunk`` server-sent events of a stream.
 
 Requests: ``messages`` (roles system, user, assistant, tool; content a string or a list of
-text parts), ``stream``, ``stream_options.include_usage``. ``model`` is ignored (the URL names
-the agent), as are ``user`` (a caller is who its API key says) and sampling options (the
-agent's own settings apply). ``tools``/``functions`` are refused: the agent uses its own.
+text parts), ``stream``, ``stream_options.include_usage`` and our own
+``stream_options.include_tool_events`` (off by default, so OpenAI clients see no change).
+``model`` is ignored (the URL names the agent), as are ``user`` (a caller is who its API key
+says) and sampling options (the agent's own settings apply). ``tools``/``functions`` are
+refused: the agent uses its own.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ Message = Annotated[
 
 class StreamOptions(TypedDict, total=False):
     include_usage: bool
+    include_tool_events: bool  # ours: stream tool.call / tool.result events too
 
 
 class RequestBody(TypedDict):
@@ -99,6 +102,7 @@ class ChatRequest:
     messages: list[dict[str, Any]]
     stream: bool
     include_usage: bool
+    tool_events: bool = False
 
 
 def parse_chat_request(body: bytes) -> ChatRequest:
@@ -122,6 +126,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         messages=data["messages"],  # type: ignore[arg-type]
         stream=bool(data.get("stream")),
         include_usage=bool(options.get("include_usage")),
+        tool_events=bool(options.get("include_tool_events")),
     )
 
 
@@ -208,8 +213,8 @@ def completion_body(result: RunResult, model: str) -> bytes:
     ).encode()
 
 
-# Streamed: text and tool events are the answer's own business; these tell a client who is
-# speaking and where the conversation went.
+# Streamed: text and tool events are the answer's own business (tool events go out only on
+# request); these tell a client who is speaking and where the conversation went.
 _STREAMED_EVENTS = frozenset(
     {
         "agent.started",
@@ -220,6 +225,8 @@ _STREAMED_EVENTS = frozenset(
         "agent.completed",
     }
 )
+# Only on request (stream_options.include_tool_events): a client that shows tool calls.
+_TOOL_EVENTS = frozenset({"tool.call", "tool.result"})
 _DROPPED_FIELDS = ("run_id", "timestamp")
 _EVENT_FIELDS: dict[type, tuple[str, ...]] = {}
 
@@ -247,16 +254,18 @@ def extension(agent: str, chain: list[str], completed: bool) -> dict[str, Any]:
 
 class ChunkWriter:
     """The server-sent events of one streamed run, each a ``data: <chunk>`` line. Every chunk
-    shares one prefix (id, created, model), written once."""
+    shares one prefix (id, created, model), written once. With ``tool_events``, tool calls
+    and their results are streamed as events too."""
 
-    __slots__ = ("_head", "_role_sent")
+    __slots__ = ("_head", "_role_sent", "_tool_events")
 
-    def __init__(self, run_id: str, created: int, model: str) -> None:
+    def __init__(self, run_id: str, created: int, model: str, *, tool_events: bool = False) -> None:
         self._head = (
             f'data: {{"id":"chatcmpl-{run_id}","object":"chat.completion.chunk",'
             f'"created":{created},"model":{json.dumps(model)},'
         )
         self._role_sent = False
+        self._tool_events = tool_events
 
     def text(self, agent: str, text: str) -> bytes:
         role = "" if self._role_sent else '"role":"assistant",'
@@ -268,7 +277,9 @@ class ChunkWriter:
 
     def event(self, event: RunEvent) -> bytes | None:
         """The chunk announcing ``event``, or None for an event a stream does not carry."""
-        if event.type not in _STREAMED_EVENTS:
+        if event.type not in _STREAMED_EVENTS and not (
+            self._tool_events and event.type in _TOOL_EVENTS
+        ):
             return None
         data = {"type": event.type}
         for name in _fields(type(event)):
