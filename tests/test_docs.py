@@ -44,6 +44,7 @@ RUNNABLE_PAGES = (
     "teams.md",
     "strategies.md",
     "a2a.md",
+    "mcp.md",
 )
 # Pages the index links to that are written separately; drop a name once its page exists.
 PENDING_PAGES: frozenset[str] = frozenset()

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mappin
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from webagents._names import COMPLETE_TOOL, transfer_tool_name
-from webagents.agents.capabilities import Capabilities, scope_allows
+from webagents.agents.capabilities import Capabilities, ToolEntry, scope_allows
 from webagents.agents.network import (
     AgentNetwork,
     RemoteAgent,
@@ -206,6 +206,27 @@ class BaseAgent:
         names = self._check_transfer_names(targets)
         # Swapped together, so a run between two model calls sees the old tables or the new.
         self.handoff_targets, self._transfer_names, self._edges = targets, names, edges
+        self._tools_cache = {}
+
+    def offer_tools(self, source: str, tools: Iterable[ToolEntry], *, fix: str = "") -> None:
+        """Offer ``tools`` as the set ``source`` contributes (an MCP server's tools, known only
+        once it is connected), replacing the set ``source`` offered before; an empty list
+        withdraws them. Called by a skill's ``initialize`` or later; runs already started
+        read the old tables or the new ones, never a mix. A name that another source,
+        a transfer tool or ``complete`` already takes is an ``AgentConfigError`` naming
+        both; ``fix`` says how the contributor renames its tools."""
+        entries = list(tools)
+        capabilities = self.capabilities.with_tools(self.name, source, entries, fix=fix)
+        for entry in entries:
+            target = self._transfer_names.get(entry.name)
+            if target is not None or (self._complete_tool and entry.name == COMPLETE_TOOL):
+                taken = f"the handoff to {target!r}" if target is not None else "complete_tool"
+                raise AgentConfigError(
+                    f"agent {self.name!r}: tool {entry.name!r} of {entry.where} is already "
+                    f"taken by {taken}; {fix or 'rename it'}"
+                )
+        # One assignment swaps every table a run reads; the cache is rebuilt from it.
+        self.capabilities = capabilities
         self._tools_cache = {}
 
     @property

@@ -6,6 +6,7 @@ conditions and prompts already sorted by (priority, declaration order)).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ class ToolEntry:
     where: str
     in_thread: bool  # a sync tool that may block: run it in a worker thread
     show_errors: bool
+    source: str | None = None  # who contributed it at start-up (BaseAgent.offer_tools)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,14 +227,6 @@ class Capabilities:
             elif isinstance(options, PromptOptions):
                 entry_p = PromptEntry(member.call, options.takes_context, member.where)
                 prompts.append((options.priority, order, entry_p))
-        schemas = {
-            scope: list(
-                entry.schema.openai_tool()
-                for entry in tools.values()
-                if scope_allows(scope, entry.scope)
-            )
-            for scope in SCOPES
-        }
         return cls(
             tools=tools,
             hooks={
@@ -241,5 +235,35 @@ class Capabilities:
             },
             conditions=tuple(c for _, _, c in sorted(conditions, key=lambda t: t[:2])),
             prompts=tuple(p for _, _, p in sorted(prompts, key=lambda t: t[:2])),
-            tool_schemas=schemas,
+            tool_schemas=_schemas(tools),
         )
+
+    def with_tools(
+        self, agent_name: str, source: str, entries: Iterable[ToolEntry], *, fix: str = ""
+    ) -> Capabilities:
+        """New tables in which ``source`` offers exactly ``entries`` (replacing what it
+        offered before); these tables are never modified, since running runs read them. A
+        name another source already offers is an ``AgentConfigError`` naming both, and
+        ``fix`` (how the contributor renames its tools) ends the message."""
+        tools = {name: e for name, e in self.tools.items() if e.source != source}
+        for entry in entries:
+            other = tools.get(entry.name)
+            if other is not None:
+                raise AgentConfigError(
+                    f"agent {agent_name!r} has two tools named {entry.name!r} ({other.where} "
+                    f"and {entry.where}); {fix or 'rename one'}"
+                )
+            tools[entry.name] = dataclasses.replace(entry, source=source)
+        return dataclasses.replace(self, tools=tools, tool_schemas=_schemas(tools))
+
+
+def _schemas(tools: Mapping[str, ToolEntry]) -> dict[str, list[dict[str, Any]]]:
+    """Caller scope -> the OpenAI tool entries that scope is offered."""
+    return {
+        scope: [
+            entry.schema.openai_tool()
+            for entry in tools.values()
+            if scope_allows(scope, entry.scope)
+        ]
+        for scope in SCOPES
+    }

@@ -1,7 +1,8 @@
 """``create_app``: a FastAPI app serving agents over the OpenAI Chat Completions API.
 
-Routes: ``GET /health``, ``GET /agents`` (cards), ``GET /agents/{name}`` (one card) and
-``POST /agents/{name}/chat/completions`` (``webagents.server.chat``).
+Routes: ``GET /health``, ``GET /agents`` (cards), ``GET /agents/{name}`` (one card),
+``POST /agents/{name}/chat/completions`` (``webagents.server.chat``) and
+``/agents/{name}/mcp`` (the agent's tools over MCP, ``webagents.mcp.server``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from webagents.a2a.routes import add_a2a_routes
+from webagents.mcp.server import mount_mcp
 from webagents.server.auth import BearerAuth, load_api_keys, load_signing
 from webagents.server.chat import ChatRoute, ServerState, agent_not_found, shutting_down
 from webagents.server.errors import install_error_handlers
@@ -92,6 +94,7 @@ def create_app(
         app.check_fast_path()
         yield
         state.closing = True
+        await close_mcp()
         await _close(state)
 
     app = AgentServer(title=title, lifespan=lifespan)
@@ -135,6 +138,7 @@ def create_app(
     )
     app.router.routes.insert(0, Route(_CHAT_PATH, chat, methods=["POST"]))
     app.fast_chat = BearerAuth(chat, keys) if keys is not None else chat
+    close_mcp = mount_mcp(app, agents, title=title)  # /agents/{name}/mcp, behind the same keys
     app.own_middleware = len(app.user_middleware)
     app.add_api_route(
         _CHAT_PATH,
