@@ -18,7 +18,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,42 @@ async def run(rounds: int = 15, round_s: float = 0.1) -> dict[str, Any]:
         raise AssertionError(f"one-turn run answered {result.content!r}")
     samples = await measure({"run": lambda: agent.run(QUESTION)}, rounds=rounds, round_s=round_s)
     return {"workload": "run", "run_us": median_us(samples["run"]), "rounds": rounds}
+
+
+async def run_traced(rounds: int = 15, round_s: float = 0.1) -> dict[str, Any]:
+    """(b) traced: the one-turn run with an OpenTelemetry SDK tracer provider set and an
+    exporter that drops the spans, reported without a target. ``run_us`` is the same run
+    timed first in this process, before opentelemetry is imported (tracing off)."""
+    agent = BaseAgent(_names(1)[0], INSTRUCTIONS, model=FakeModel())
+    plain = await measure({"run": lambda: agent.run(QUESTION)}, rounds=rounds, round_s=round_s)
+    from opentelemetry import trace  # imported only now: the figure above is tracing off
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    class Dropping(SpanExporter):
+        def __init__(self) -> None:
+            self.spans = 0
+
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            self.spans += len(spans)
+            return SpanExportResult.SUCCESS
+
+    exporter = Dropping()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    result = await agent.run(QUESTION)
+    if result.content != ANSWER or exporter.spans != 2:  # invoke_agent and chat
+        raise AssertionError(f"traced run answered {result.content!r}, {exporter.spans} spans")
+    traced = await measure(
+        {"run_traced": lambda: agent.run(QUESTION)}, rounds=rounds, round_s=round_s
+    )
+    return {
+        "workload": "run_traced",
+        "run_traced_us": median_us(traced["run_traced"]),
+        "run_us": median_us(plain["run"]),
+        "rounds": rounds,
+    }
 
 
 async def tool(rounds: int = 15, round_s: float = 0.1) -> dict[str, Any]:
@@ -446,6 +482,7 @@ async def _session(
 WORKLOADS = {
     "handoff": handoff,
     "run": run,
+    "run_traced": run_traced,
     "tool": tool,
     "concurrent": concurrent,
     "import": import_time,

@@ -43,6 +43,7 @@ RUNNABLE_PAGES = (
     "server.md",
     "teams.md",
     "strategies.md",
+    "tracing.md",
     "a2a.md",
     "mcp.md",
 )

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from webagents import tracing
 from webagents._urls import shown_name
 from webagents.agents.capabilities import scope_allows
 from webagents.agents.dispatch import call_user
@@ -169,7 +170,7 @@ async def transfer_call(
             )
             run.tool_answered(agent, view, call, text, True)
     decision = Decision(target, reason, {}, "llm")
-    return await start_handoff(run, step, decision, turns_left, transfer_message)
+    return await start_handoff(run, step, decision, turns_left, transfer_message, call=transfer)
 
 
 async def start_handoff(
@@ -178,6 +179,8 @@ async def start_handoff(
     decision: Decision,
     turns_left: int,
     transfer_message: dict[str, Any] | None = None,
+    *,
+    call: ToolCall | None = None,
 ) -> Outcome:
     """Check, hook and begin a handoff. A local target is ``HandedOff`` to the run loop (no
     nesting: a step costs the same at any chain depth); a remote one answers here. A failed
@@ -239,6 +242,7 @@ async def start_handoff(
         else None,
         mark=Mark(book.open_record(), len(run.transcript), len(book.chain)),
     )
+    tracing.handoff_started(run, step, pending, call)
     if error is not None or target is None:
         return await finish_handoff(run, pending, None, error)
     if transfer_message is not None:
@@ -278,7 +282,8 @@ async def start_handoff(
     pending.history_length = len(carried)
     messages = [*carried, context_message(payload)] if payload else carried
     try:
-        reply = await remote_turn(run, target, messages, pending.mark.chain)
+        with tracing.remote_agent_span(run, target):
+            reply = await remote_turn(run, target, messages, pending.mark.chain)
     except Exception as failure:  # a remote agent down is a failed handoff, not a crash
         return await fail_handoff(run, pending, failure)
     pending.duration_ms = (time.perf_counter() - started) * 1000
@@ -290,6 +295,7 @@ async def start_handoff(
 async def fail_handoff(run: Run, pending: Pending, failure: Exception) -> Outcome:
     """The target raised: undo its part of the run and finish the handoff as failed."""
     error = failure_text(pending.name, failure)
+    tracing.handoff_failed(pending, failure)
     logger.warning(
         "handoff %s -> %s failed: %s run=%s",
         pending.source.name,
@@ -357,7 +363,9 @@ async def finish_handoff(
     }
     if pending.own_keys is not None:
         run.context.update(zip(_HANDOFF_KEYS, pending.own_keys, strict=True))
-    return await _after_handoff(run, pending.resume, result)
+    outcome = await _after_handoff(run, pending.resume, result)
+    tracing.handoff_ended(run, pending, error, outcome)
+    return outcome
 
 
 def _fresh_context(run: Run, target: BaseAgent, view: list[dict[str, Any]]) -> Context:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from webagents import tracing
 from webagents.agents.dispatch import call_user
 from webagents.errors import AgentConfigError
 from webagents.events import TextDelta, TextWithdrawn
@@ -26,10 +27,12 @@ async def call_model(run: Run, agent: BaseAgent, messages: list[dict[str, Any]])
     counted; an ``after_llm_call`` hook may replace the response."""
     assert agent.model is not None
     request = ModelRequest(messages, offered_tools(run, agent), agent.name, agent.model_settings)
-    if run.streaming:
-        response = await stream_model(run, agent, request)
-    else:
-        response = await agent.model.complete(request)
+    with tracing.model_span(run, agent, request) as span:
+        if run.streaming:
+            response = await stream_model(run, agent, request)
+        else:
+            response = await agent.model.complete(request)
+        span.record(response)
     if response.tool_calls:
         if run.call_ids is None:
             run.call_ids = _call_ids(run.transcript)

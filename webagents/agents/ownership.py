@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from webagents import tracing
 from webagents._urls import is_url
 from webagents.agents.handoffs import failure_text
 from webagents.agents.network import RemoteAgent
@@ -50,7 +51,8 @@ async def ask_remote_owner(run: Run, remote: RemoteAgent) -> str | None:
     from webagents.remote.turns import remote_turn, take_over
 
     try:
-        reply = await remote_turn(run, remote, list(run.transcript), 0)
+        with tracing.remote_agent_span(run, remote):
+            reply = await remote_turn(run, remote, list(run.transcript), 0)
     except Exception as failure:  # the owner being down is a failed hand-over, not a crash
         spoke = list(run.book.chain)
         run.remote_owner = run.remote_speaker = None

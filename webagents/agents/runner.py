@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextvars import Token
 from typing import TYPE_CHECKING, Any, Final
 
+from webagents import tracing
 from webagents._names import COMPLETE_TOOL
 from webagents.agents import handoffs, model_calls, ownership
 from webagents.agents.dispatch import run_hooks
@@ -87,6 +88,7 @@ class Run:
         "session_id",
         "started",
         "streaming",
+        "trace",
         "transcript",
         "usage",
     )
@@ -118,6 +120,7 @@ class Run:
         self.context_token: Token[Context | None] | None = None
         self.remote_owner: RemoteAgent | None = None  # a remote agent that took the run over
         self.remote_speaker: str | None = None  # who answered on its side ("fe/tax")
+        self.trace = tracing.run_trace()  # None: tracing is off for this run
 
     @classmethod
     def create(
@@ -219,6 +222,7 @@ class Run:
             finally:
                 if self.context_token is not None:
                     current_context.reset(self.context_token)
+                tracing.run_ended(self)
         return self.result(content)
 
     async def answer(self) -> str:
@@ -322,13 +326,14 @@ class Run:
         self.context.switch_to(step.agent, step.view)
         if step.agent.skills and self.context_token is None:
             self.expose_context()
-        turns = step.turns
-        if turns is None:
-            outcome = await self.arrive(step)
-            if outcome is not CARRY_ON:
-                return outcome
-            turns = step.agent.max_turns
-        return await self.model_loop(step, turns)
+        with tracing.activation(self, step):
+            turns = step.turns
+            if turns is None:
+                outcome = await self.arrive(step)
+                if outcome is not CARRY_ON:
+                    return outcome
+                turns = step.agent.max_turns
+            return await self.model_loop(step, turns)
 
     async def arrive(self, step: Step) -> Outcome:
         """An agent receives the conversation: start-up, hooks, then its handoff conditions."""
@@ -394,7 +399,9 @@ class Run:
                 continue
             for call in calls:
                 self.tool_called(agent, call)
-                output, is_error = await run_tool(self, agent, call)
+                with tracing.tool_span(self, call) as span:
+                    output, is_error = await run_tool(self, agent, call)
+                    span.done(is_error)
                 self.tool_answered(agent, view, call, output, is_error)
         raise MaxTurnsExceeded(agent.name, agent.max_turns)
 

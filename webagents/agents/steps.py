@@ -42,6 +42,7 @@ class Step:
     context_at: int = 0
     first: bool = False
     turns: int | None = None
+    trace: Any = None  # the agent's activation span (webagents.tracing), when traced
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class Pending:
     handed_context: dict[str, Any] | None = None  # what the target was given, for the record
     history_length: int = 0  # how many messages of the conversation it was given
     source_context: Context | None = None  # the source's own, while the target starts fresh
+    trace: Any = None  # the spans it holds open (webagents.tracing), when traced
 
     @property
     def source(self) -> BaseAgent:

@@ -7,6 +7,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from webagents import tracing
 from webagents._threads import in_worker
 from webagents._urls import shown_name
 from webagents.agents.capabilities import ToolEntry, scope_allows
@@ -57,6 +58,7 @@ async def run_tool(run: Run, agent: BaseAgent, call: ToolCall) -> tuple[str, boo
     try:
         kwargs = entry.schema.validate(arguments)
     except ToolArgumentsError as error:
+        tracing.tool_failed(run, error)
         output, is_error = f"Error: {error}", True
     else:
         if entry.schema.context_param is not None:
@@ -81,8 +83,10 @@ async def _invoke(
         if inspect.isawaitable(value):
             value = await value
     except ToolRetry as retry:
+        tracing.tool_failed(run, retry)
         return f"Error: {retry}", True
     except Exception as error:  # the model sees that the tool failed and may recover
+        tracing.tool_failed(run, error)
         logger.warning(
             "tool %s (%s) of agent %s failed run=%s",
             entry.name,

@@ -26,6 +26,7 @@ from webagents.remote.errors import (
 )
 from webagents.remote.reply import RemoteReply, reply_from_completion
 from webagents.remote.signing import sign_request
+from webagents.tracing import inject_headers
 
 if TYPE_CHECKING:
     from webagents.agents.network import RemoteAgent
@@ -113,6 +114,7 @@ async def send_request(
         # Signed anew on every attempt: a retry is a new request, not a replay.
         path = url.raw_path.decode("ascii")  # the path and query as the server sees them
         headers.update(sign_request(call.signing_key, "POST", path, body))
+    inject_headers(headers)  # the caller's trace goes on in the remote agent's spans
     if url.query:
         _hide_in_request_log(url)
     method = "POST" if body is not None else "GET"

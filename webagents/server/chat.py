@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from webagents import tracing
 from webagents.agents.runner import Run
 from webagents.errors import InvalidRequestError
 from webagents.server.auth import USER_SCOPE_KEY, verify_signature
@@ -108,6 +109,8 @@ class ChatRoute:
             )
         except InvalidRequestError as error:
             raise ApiError(400, str(error), code="invalid_request") from None
+        if run.trace is not None:  # the caller's trace (traceparent) goes on in this run
+            tracing.continue_trace(run, Headers(scope=scope))
         if self.most is not None and state.running >= self.most:
             raise ApiError(
                 429,

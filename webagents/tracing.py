@@ -1,0 +1,494 @@
+"""OpenTelemetry traces of runs, after the GenAI semantic conventions (semantic-conventions
+0.66b): ``invoke_agent <agent>`` per agent activation, ``chat <model>`` per model call,
+``execute_tool <tool>`` per tool call, and handoffs as ``webagents.handoff.*`` attributes.
+
+Tracing is on for a run only when the application has imported opentelemetry and set a real
+tracer provider; ``import webagents`` never imports it. The check is made once per run
+(``run_trace``); with tracing off, a run holds ``None`` and every helper here returns at once.
+Spans carry names, ids, models, token counts and exception types: never message text, tool
+arguments or results, nor exception messages (they may carry secrets).
+
+How spans nest: a step of the run loop attaches its agent's span as the current one, so
+model and tool spans (and any span user code starts) are its children. A handoff outlives
+the step that began it (the target takes the next step), so the spans it holds open (its own
+transfer span and its source's activation) are kept on the run's ``RunTrace`` until it is
+finished, and the target's activation starts as a child of the newest handoff in flight.
+
+For other HTTP clients of the project: ``inject_headers(headers)`` before sending,
+``extract_context(headers)`` (or ``continue_trace(run, headers)``) on receiving.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from opentelemetry.context import Context as OtelContext
+    from opentelemetry.trace import Span, SpanKind, Tracer
+
+    from webagents.agents.agent import BaseAgent
+    from webagents.agents.network import RemoteAgent
+    from webagents.agents.runner import Run
+    from webagents.agents.steps import Outcome, Pending, Step
+    from webagents.models.base import ModelRequest, ModelResponse, ToolCall
+
+__all__ = [
+    "RunTrace",
+    "continue_trace",
+    "extract_context",
+    "inject_headers",
+    "run_trace",
+]
+
+# Attribute names, as opentelemetry-semantic-conventions 0.66b spells them.
+OPERATION: Final = "gen_ai.operation.name"
+PROVIDER: Final = "gen_ai.provider.name"
+AGENT_NAME: Final = "gen_ai.agent.name"
+AGENT_DESCRIPTION: Final = "gen_ai.agent.description"
+CONVERSATION: Final = "gen_ai.conversation.id"
+REQUEST_MODEL: Final = "gen_ai.request.model"
+REQUEST_STREAM: Final = "gen_ai.request.stream"
+FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+TOOL_NAME: Final = "gen_ai.tool.name"
+TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+TOOL_TYPE: Final = "gen_ai.tool.type"
+ERROR_TYPE: Final = "error.type"
+# No standard for these yet: our own namespace.
+RUN_ID: Final = "webagents.run.id"
+HANDOFF_SOURCE: Final = "webagents.handoff.source"
+HANDOFF_TARGET: Final = "webagents.handoff.target"
+HANDOFF_TRIGGER: Final = "webagents.handoff.trigger"
+HANDOFF_SUCCESS: Final = "webagents.handoff.success"
+HANDOFF_EVENT: Final = "webagents.handoff"
+
+# model_settings keys and the request attributes they become
+_SETTINGS: Final = {
+    "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "max_tokens": "gen_ai.request.max_tokens",
+    "max_completion_tokens": "gen_ai.request.max_tokens",
+    "frequency_penalty": "gen_ai.request.frequency_penalty",
+    "presence_penalty": "gen_ai.request.presence_penalty",
+    "seed": "gen_ai.request.seed",
+}
+
+_TOOL_FAILED: Final = "tool_error"  # a tool result marked as an error, without an exception
+_REFUSED: Final = "refused"  # a handoff refused before it began (bounds, veto, unknown target)
+
+# (provider, tracer): the tracer is looked up again only when the global provider changes.
+_cache: tuple[object, Tracer | None] = (None, None)
+
+
+# turning it on ---------------------------------------------------------------------------
+
+
+def run_trace() -> RunTrace | None:
+    """The tracing state of a run that starts now, or None when tracing is off: the
+    application has not imported opentelemetry, or set no real tracer provider."""
+    api = sys.modules.get("opentelemetry.trace")
+    if api is None:
+        return None
+    provider = api.get_tracer_provider()
+    tracer = _cache[1] if provider is _cache[0] else _tracer_of(api, provider)
+    return None if tracer is None else RunTrace(tracer)
+
+
+def _tracer_of(api: Any, provider: object) -> Tracer | None:
+    global _cache
+    tracer = None
+    if not isinstance(provider, api.ProxyTracerProvider | api.NoOpTracerProvider):
+        from webagents import __version__
+
+        found = provider.get_tracer("webagents", __version__)  # type: ignore[attr-defined]
+        if not isinstance(found, api.NoOpTracer | api.ProxyTracer):
+            tracer = found
+    _cache = (provider, tracer)
+    return tracer
+
+
+class _Handoff:
+    """A handoff in flight: its span (the transfer tool's; None for a condition's handoff),
+    the source's activation, and whether the source's step has ended meanwhile (then this
+    handoff's end also ends the source's activation, if the source answered)."""
+
+    __slots__ = ("error_type", "source", "source_left", "span")
+
+    def __init__(self, span: Span | None, source: Span) -> None:
+        self.span = span
+        self.source = source
+        self.source_left = False
+        self.error_type: str | None = None
+
+
+class RunTrace:
+    """One run's tracing state: its tracer, the remote parent it continues (a served run),
+    the handoffs in flight, and the error type of the tool call in progress."""
+
+    __slots__ = ("handoffs", "parent", "tool_error", "tracer")
+
+    def __init__(self, tracer: Tracer) -> None:
+        self.tracer = tracer
+        self.parent: OtelContext | None = None
+        self.handoffs: list[_Handoff] = []
+        self.tool_error: str | None = None
+
+    def start(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> Span:
+        """A span that is a child of the current span."""
+        return self.tracer.start_span(name, None, kind, attributes)
+
+    def arrive(self, name: str, kind: SpanKind, attributes: dict[str, Any]) -> Span:
+        """An agent's span: a child of the newest handoff in flight (the agent is its
+        target), else of the remote caller's span (a served run), else of the current span."""
+        from opentelemetry import trace
+
+        parent = self.parent
+        if self.handoffs:
+            newest = self.handoffs[-1]
+            parent = trace.set_span_in_context(newest.span or newest.source)
+        return self.tracer.start_span(name, parent, kind, attributes)
+
+
+# the helpers the run loop calls ------------------------------------------------------------
+
+
+class _Quiet:
+    """What the helpers return when tracing is off: a context manager doing nothing."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def record(self, response: ModelResponse) -> None:
+        """The model's response arrived (a model span's usage and finish reason)."""
+
+    def done(self, is_error: bool) -> None:
+        """The tool call's result is in (an error or not)."""
+
+
+QUIET: Final = _Quiet()
+
+
+class _Current(_Quiet):
+    """Makes ``span`` the current span inside the block; ends it on leaving, with the error
+    type of an exception that leaves the block."""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self.token: object = None
+
+    def __enter__(self) -> _Quiet:
+        from opentelemetry import context, trace
+
+        self.token = context.attach(trace.set_span_in_context(self.span))
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        from opentelemetry import context
+
+        context.detach(self.token)  # type: ignore[arg-type]
+        if error is not None:
+            _failed(self.span, error_type(error))
+        self.end()
+
+    def end(self) -> None:
+        self.span.end()
+
+
+def activation(run: Run, step: Step) -> _Quiet:
+    """``with activation(run, step):`` around a step: ``invoke_agent <agent>``, started when
+    the agent arrives and current while it works. It stays open while a handoff it began is
+    in flight, and a step resuming after a failed handoff continues it."""
+    trace = run.trace
+    if trace is None:
+        return QUIET
+    span = step.trace
+    if span is None:
+        agent = step.agent
+        attributes = _agent_attributes(run, agent.name)
+        if agent.description:
+            attributes[AGENT_DESCRIPTION] = agent.description
+        if agent.model is not None:
+            attributes[REQUEST_MODEL] = agent.model.name
+            provider = _provider(agent.model)
+            if provider:
+                attributes[PROVIDER] = provider
+        span = trace.arrive(f"invoke_agent {agent.name}", _kind("INTERNAL"), attributes)
+        step.trace = span
+    return _Activation(span, trace)
+
+
+class _Activation(_Current):
+    __slots__ = ("trace",)
+
+    def __init__(self, span: Span, trace: RunTrace) -> None:
+        super().__init__(span)
+        self.trace = trace
+
+    def end(self) -> None:
+        for handoff in self.trace.handoffs:
+            if handoff.source is self.span:  # handed off: ends with the handoff
+                handoff.source_left = True
+                return
+        self.span.end()
+
+
+def model_span(run: Run, agent: BaseAgent, request: ModelRequest) -> _Quiet:
+    """``with model_span(...) as span:`` around a model call; ``span.record(response)``."""
+    trace = run.trace
+    if trace is None:
+        return QUIET
+    assert agent.model is not None
+    name = agent.model.name
+    attributes: dict[str, Any] = {OPERATION: "chat", REQUEST_MODEL: name, RUN_ID: run.run_id}
+    provider = _provider(agent.model)
+    if provider:
+        attributes[PROVIDER] = provider
+    if run.session_id is not None:
+        attributes[CONVERSATION] = run.session_id
+    if run.streaming:
+        attributes[REQUEST_STREAM] = True
+    for key, value in request.settings.items():
+        attribute = _SETTINGS.get(key)
+        if attribute is not None and isinstance(value, int | float):
+            attributes[attribute] = value
+    return _ModelSpan(trace.start(f"chat {name}", _kind("CLIENT"), attributes))
+
+
+class _ModelSpan(_Current):
+    __slots__ = ()
+
+    def record(self, response: ModelResponse) -> None:
+        usage = response.usage
+        if usage.prompt_tokens or usage.completion_tokens:
+            self.span.set_attribute(INPUT_TOKENS, usage.prompt_tokens)
+            self.span.set_attribute(OUTPUT_TOKENS, usage.completion_tokens)
+        if response.finish_reason:
+            self.span.set_attribute(FINISH_REASONS, (response.finish_reason,))
+
+
+def tool_span(run: Run, call: ToolCall) -> _Quiet:
+    """``with tool_span(run, call) as span:`` around a tool call; ``span.done(is_error)``."""
+    trace = run.trace
+    if trace is None:
+        return QUIET
+    trace.tool_error = None
+    attributes = {
+        OPERATION: "execute_tool",
+        TOOL_NAME: call.name,
+        TOOL_CALL_ID: call.id,
+        TOOL_TYPE: "function",
+        RUN_ID: run.run_id,
+    }
+    span = trace.start(f"execute_tool {call.name}", _kind("INTERNAL"), attributes)
+    return _ToolSpan(span, trace)
+
+
+class _ToolSpan(_Current):
+    __slots__ = ("trace",)
+
+    def __init__(self, span: Span, trace: RunTrace) -> None:
+        super().__init__(span)
+        self.trace = trace
+
+    def done(self, is_error: bool) -> None:
+        if is_error:
+            _failed(self.span, self.trace.tool_error or _TOOL_FAILED)
+
+
+def tool_failed(run: Run, error: BaseException) -> None:
+    """The tool call in progress raised ``error`` (the model is told; the span keeps the
+    exception's type)."""
+    if run.trace is not None:
+        run.trace.tool_error = error_type(error)
+
+
+def remote_agent_span(run: Run, remote: RemoteAgent) -> _Quiet:
+    """``with remote_agent_span(run, remote):`` around a remote agent's turn: a client-side
+    ``invoke_agent <remote>``, current while the request goes out (so its trace context is
+    what the request carries)."""
+    trace = run.trace
+    if trace is None:
+        return QUIET
+    from webagents._urls import shown_name
+
+    name = shown_name(remote.name)
+    span = trace.arrive(f"invoke_agent {name}", _kind("CLIENT"), _agent_attributes(run, name))
+    return _Current(span)
+
+
+def handoff_started(run: Run, step: Step, pending: Pending, call: ToolCall | None) -> None:
+    """A handoff begins from ``step``'s agent: the model's transfer call gets its
+    ``execute_tool`` span (a condition's handoff has none), and the target will arrive as
+    its child."""
+    trace = run.trace
+    source = step.trace  # the source's activation (a handoff begins inside one)
+    if trace is None or source is None:
+        return
+    pending.resume.trace = source  # the source resumes in it if the handoff fails
+    span = None
+    if call is not None:
+        attributes = {
+            OPERATION: "execute_tool",
+            TOOL_NAME: call.name,
+            TOOL_CALL_ID: call.id,
+            TOOL_TYPE: "function",
+            RUN_ID: run.run_id,
+            **_handoff_attributes(pending),
+        }
+        span = trace.start(f"execute_tool {call.name}", _kind("INTERNAL"), attributes)
+    handoff = _Handoff(span, source)
+    pending.trace = handoff
+    trace.handoffs.append(handoff)
+
+
+def handoff_failed(pending: Pending, failure: BaseException) -> None:
+    """The handoff's target raised ``failure``: its type becomes the handoff's error type."""
+    handoff = pending.trace
+    if handoff is not None:
+        handoff.error_type = error_type(failure)
+
+
+def handoff_ended(run: Run, pending: Pending, error: str | None, outcome: Outcome) -> None:
+    """The handoff is over: its span and an event on the source's activation say whether it
+    succeeded; a source that handed off ends too once the answer is its."""
+    handoff = pending.trace
+    trace = run.trace
+    if handoff is None or trace is None:
+        return
+    from webagents.agents.steps import Answered
+
+    pending.trace = None
+    trace.handoffs.remove(handoff)
+    attributes = _handoff_attributes(pending)
+    attributes[HANDOFF_SUCCESS] = error is None
+    if error is not None:
+        attributes[ERROR_TYPE] = handoff.error_type or _REFUSED
+    handoff.source.add_event(HANDOFF_EVENT, attributes)
+    if handoff.span is not None:
+        handoff.span.set_attribute(HANDOFF_SUCCESS, error is None)
+        if error is not None:
+            _failed(handoff.span, handoff.error_type or _REFUSED)
+        handoff.span.end()
+    if handoff.source_left and isinstance(outcome, Answered):
+        handoff.source.end()
+
+
+def run_ended(run: Run) -> None:
+    """The run is over: spans still open (handoffs in flight when it raised or was
+    cancelled, and their sources) end with the error that stopped it."""
+    trace = run.trace
+    if trace is None or not trace.handoffs:
+        return
+    error = sys.exc_info()[1]
+    kind = error_type(error) if error is not None else "_OTHER"
+    while trace.handoffs:
+        handoff = trace.handoffs.pop()
+        for span in (handoff.span, handoff.source if handoff.source_left else None):
+            if span is not None:
+                _failed(span, kind)
+                span.end()
+
+
+# trace context over HTTP --------------------------------------------------------------------
+
+
+def inject_headers(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Add the current trace context (W3C ``traceparent``/``tracestate``, or whatever
+    propagators the application configured) to an outgoing request's ``headers``; returns
+    them. Nothing is added when opentelemetry is not imported or no span is current."""
+    if "opentelemetry.trace" not in sys.modules:
+        return headers
+    from opentelemetry import propagate
+
+    propagate.inject(headers)
+    return headers
+
+
+def extract_context(headers: Mapping[str, str]) -> OtelContext | None:
+    """The trace context an incoming request carries (``headers`` keyed in lower case), to
+    parent the spans it causes; None when opentelemetry is not imported."""
+    if "opentelemetry.trace" not in sys.modules:
+        return None
+    from opentelemetry import propagate
+
+    return propagate.extract(headers)
+
+
+def continue_trace(run: Run, headers: Mapping[str, str]) -> None:
+    """``run`` (not started yet) continues the trace of the request that carries
+    ``headers``: its first span is a child of the caller's."""
+    if run.trace is not None:
+        run.trace.parent = extract_context(headers)
+
+
+# details ----------------------------------------------------------------------------------
+
+
+def error_type(error: BaseException) -> str:
+    """An exception's type as ``error.type`` wants it: its fully qualified class name."""
+    cls = type(error)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _failed(span: Span, kind: str) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute(ERROR_TYPE, kind)
+    span.set_status(Status(StatusCode.ERROR))  # no description: messages may carry secrets
+
+
+def _kind(name: str) -> SpanKind:
+    from opentelemetry.trace import SpanKind
+
+    return SpanKind[name]
+
+
+def _agent_attributes(run: Run, name: str) -> dict[str, Any]:
+    attributes: dict[str, Any] = {OPERATION: "invoke_agent", AGENT_NAME: name, RUN_ID: run.run_id}
+    if run.session_id is not None:
+        attributes[CONVERSATION] = run.session_id
+    return attributes
+
+
+def _handoff_attributes(pending: Pending) -> dict[str, Any]:
+    from webagents._urls import shown_name
+
+    return {
+        HANDOFF_SOURCE: pending.source.name,
+        HANDOFF_TARGET: shown_name(pending.name),
+        HANDOFF_TRIGGER: pending.trigger,
+    }
+
+
+def _provider(model: object) -> str | None:
+    """The ``gen_ai.provider.name`` of a model: its ``provider`` attribute, or ``openai``
+    for the OpenAI provider; unknown for others."""
+    provider = getattr(model, "provider", None)
+    if isinstance(provider, str):
+        return provider
+    if type(model).__module__ == "webagents.models.openai_provider":
+        return "openai"
+    return None
