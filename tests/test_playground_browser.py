@@ -150,10 +150,12 @@ class PausingModel(ScriptedModel):
         yield response
 
 
-def test_text_shows_while_it_is_streamed(browser: WebDriver) -> None:
+def test_text_and_the_handoff_show_while_the_answer_is_streamed(browser: WebDriver) -> None:
     network = AgentNetwork("streaming")
     model = PausingModel("The first half, ", "and the second half.")
-    BaseAgent("writer", model=model, network=network)
+    writer = BaseAgent("writer", model=model, network=network)
+    desk_model = ScriptedModel([transfer("writer", "needs writing")])
+    BaseAgent("desk", model=desk_model, handoffs=[writer], network=network)
     with serve(network) as server:
         try:
             open_page(browser, server.url)
@@ -167,11 +169,19 @@ def test_text_shows_while_it_is_streamed(browser: WebDriver) -> None:
             )
             assert by_css(browser, "#transcript .bubble.agent.streaming")
             assert not idle(browser)
+            # The handoff is on the graph already; the session changes hands at the end.
+            edge = one(browser, "#graph path.edge[data-source='desk'][data-target='writer']")
+            assert "on-path" in (edge.get_attribute("class") or "")
+            assert one(browser, "#transcript .handoff .status").text == "transferring…"
+            assert one(browser, "#owner").text == "desk"
         finally:
             model.release.set()
         wait_for(browser, idle, "the end of the answer")
         assert bubbles(browser) == [("writer", "The first half, and the second half.")]
         assert by_css(browser, "#transcript .bubble.streaming") == []
+        assert one(browser, "#transcript .handoff .status").text == "handed over"
+        assert one(browser, "#owner").text == "writer"
+        assert "owner" in graph_classes(browser, "writer")
 
 
 def lookup_order(order_id: str) -> str:
@@ -250,6 +260,39 @@ def test_a_failed_remote_handoff_shows_the_failure_and_the_fallback(browser: Web
         assert "fallback" in (last.get_attribute("class") or "")
         assert one(last, ".text").text == "The backup desk found it."
         assert one(browser, "#owner").text == "backup"
+
+
+class BreakingModel(ScriptedModel):
+    """Streams some text, then fails, as a model whose connection drops mid-answer."""
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[str | ModelResponse]:
+        await self.complete(request)
+        yield "Let me check your invo"
+        raise ModelError("model 'breaking' failed: the connection dropped")
+
+
+def test_text_of_a_target_that_fails_is_withdrawn_and_the_source_answers(
+    browser: WebDriver,
+) -> None:
+    network = AgentNetwork("withdrawn")
+    billing = BaseAgent("billing", model=BreakingModel(["unused"]), network=network)
+    desk_model = ScriptedModel(
+        [transfer("billing", "invoice question"), "Billing is down; I can help."]
+    )
+    BaseAgent("desk", model=desk_model, handoffs=[billing], network=network)
+    with serve(network) as server:
+        open_page(browser, server.url)
+        send(browser, "Is my invoice paid?")
+        assert bubbles(browser) == [
+            ("billing", "Let me check your invo"),
+            ("desk", "Billing is down; I can help."),
+        ]
+        withdrawn, answer = by_css(browser, "#transcript .bubble.agent")
+        assert "withdrawn" in (withdrawn.get_attribute("class") or "")
+        assert one(withdrawn, ".note").text == "withdrawn: handoff to billing failed"
+        assert "fallback" in (answer.get_attribute("class") or "")
+        assert one(browser, "#transcript .handoff .status").text == "failed"
+        assert one(browser, "#owner").text == "desk"
 
 
 def test_a_model_that_is_down_shows_an_error_not_an_empty_answer(browser: WebDriver) -> None:

@@ -62,10 +62,23 @@ function renderAll() {
   showOwner();
 }
 
+function owner() {
+  return state.owner || agentName;
+}
+
 function showOwner() {
-  const owner = state.owner || agentName;
-  $("owner").textContent = owner;
-  if (graph) window.drawGraph($("graph"), graph, state.path, owner);
+  $("owner").textContent = owner();
+  if (graph) window.drawGraph($("graph"), graph, state.path, owner());
+}
+
+// The conversation's path with the agents of ``more`` after it (a turn's handoff chain
+// starts with the agent that owned the session, already the path's last).
+function joined(path, more) {
+  const result = path.slice();
+  for (const name of more) {
+    if (result[result.length - 1] !== name) result.push(name);
+  }
+  return result;
 }
 
 // --- one turn --------------------------------------------------------------------------
@@ -79,7 +92,12 @@ class Turn {
     this.handoffs = []; // handoff items of this turn still pending
     this.tools = new Map(); // call id -> tool item
     this.failedFrom = null; // the source of the latest failed handoff (answers as fallback)
+    this.taken = []; // targets handed to so far, on the graph before the answer ends
     this.finished = false;
+  }
+
+  drawPath() {
+    if (graph) window.drawGraph($("graph"), graph, joined(state.path, this.taken), owner());
   }
 
   bubbleFor(agent) {
@@ -158,6 +176,8 @@ class Turn {
           kind: "handoff", from: event.from_agent, to: event.to_agent, reason: event.reason,
           trigger: event.trigger, status: "pending",
         }));
+        this.taken.push(event.to_agent);
+        this.drawPath();
         break;
       case "handoff.failed": {
         this.closeBubble();
@@ -173,6 +193,9 @@ class Turn {
         item.error = event.error;
         update(item);
         this.failedFrom = event.from_agent;
+        const at = this.taken.lastIndexOf(event.to_agent);
+        if (at >= 0) this.taken.splice(at, 1);
+        this.drawPath();
         break;
       }
       case "agent.completed": {
@@ -200,10 +223,7 @@ class Turn {
       }
       update(item);
     }
-    const path = state.path;
-    for (const name of chain) {
-      if (path[path.length - 1] !== name) path.push(name);
-    }
+    state.path = joined(state.path, chain);
     state.owner = extension.agent;
     if (extension.completed) {
       state.owner = agentName;
