@@ -309,3 +309,48 @@ async def test_a_server_that_never_answers_fails_the_start_up_at_the_deadline() 
     with pytest.raises(MCPTimeout, match="'mute' did not answer within 1 s while connecting"):
         await agent.ensure_initialized()
     await agent.close()
+
+
+async def test_cancelling_a_run_mid_call_leaves_other_runs_their_tools() -> None:
+    gate = Gate()
+
+    def script(request: dict[str, Any]) -> Any:
+        asked = request["messages"][-1]
+        if asked["role"] == "tool":
+            return text(f"result: {asked['content']}")
+        if asked["content"] == "hang":
+            return tool_call("hang")
+        return tool_call("add", {"a": 40, "b": 2})
+
+    model = ScriptedModel(responder=script)
+    agent = BaseAgent("calc", model=model, skills={"calc": MCPSkill(server=calculator(gate))})
+    async with agent:
+        hung = asyncio.create_task(agent.run("hang"))
+        await gate.entered.wait()
+        hung.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await hung
+        results = await asyncio.gather(*(agent.run("add") for _ in range(3)))
+    assert [r.content for r in results] == ["result: 42"] * 3
+
+
+async def test_a_call_carries_the_runs_trace_context() -> None:
+    from opentelemetry import context as otel
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    skill = MCPSkill(command=FRAGILE, timeout=60)
+    agent = BaseAgent("n", model=ScriptedModel(), skills={"fragile": skill})
+    span = NonRecordingSpan(
+        SpanContext(trace_id=0xABC, span_id=0x42, is_remote=False, trace_flags=TraceFlags(1))
+    )
+    async with agent:
+        await agent.ensure_initialized()  # connected outside the span: the call still has it
+        token = otel.attach(trace.set_span_in_context(span))
+        try:
+            carried = await skill.call_tool("traceparent", {})
+        finally:
+            otel.detach(token)
+        untraced = await skill.call_tool("traceparent", {})
+    assert carried == f"00-{0xABC:032x}-{0x42:016x}-01"
+    assert untraced == "none"

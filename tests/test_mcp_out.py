@@ -189,3 +189,17 @@ async def test_a_refused_key_fails_the_start_up_without_showing_it(served: Serve
     assert "'desk'" in str(caught.value)
     assert "wrong-key-42" not in str(caught.value)
     await consumer.close()
+
+
+def test_an_app_loads_mcp_only_when_asked_over_mcp() -> None:
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from webagents import BaseAgent\n"
+        "from webagents.server import create_app\n"
+        "from webagents.testing import ScriptedModel\n"
+        "create_app([BaseAgent('a', model=ScriptedModel())])\n"
+        "assert 'mcp' not in sys.modules, 'create_app imported mcp'\n"
+    )
+    subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)

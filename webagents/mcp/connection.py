@@ -52,6 +52,7 @@ class _Call:
     name: str
     arguments: dict[str, Any]
     future: asyncio.Future[CallToolResult]
+    trace: Any  # the caller's OpenTelemetry context: its traceparent goes in the request
 
 
 Opener = Callable[
@@ -113,8 +114,10 @@ class Connection:
         """Run tool ``name`` (the server's name) with ``arguments``, within the deadline."""
         if not self.usable:
             raise MCPServerError(f"MCP server {self.label!r} is not connected")
+        from opentelemetry import context as otel  # a dependency of mcp
+
         future: asyncio.Future[CallToolResult] = self._loop.create_future()
-        self._inbox.put_nowait(_Call(name, arguments, future))
+        self._inbox.put_nowait(_Call(name, arguments, future, otel.get_current()))
         try:
             # A cancelled or timed-out wait cancels the future, which cancels the call's
             # scope in the owner task; the session itself goes on.
@@ -190,6 +193,7 @@ class Connection:
 
     async def _serve(self, client: Client, call: _Call) -> None:
         import anyio
+        from opentelemetry import context as otel
 
         future = call.future
         if future.done():
@@ -201,6 +205,9 @@ class Connection:
                     scope.cancel()
 
             future.add_done_callback(stop_call)
+            # The call is sent from this task, so it takes the run's trace context (the SDK
+            # puts the current one in the request's _meta as W3C traceparent).
+            token = otel.attach(call.trace)
             try:
                 result = await client.call_tool(
                     call.name, call.arguments, read_timeout_seconds=self.timeout
@@ -217,6 +224,7 @@ class Connection:
                 if not future.done():
                     future.set_result(result)
             finally:
+                otel.detach(token)
                 future.remove_done_callback(stop_call)
                 if not future.done():  # the session is stopping
                     future.set_exception(MCPServerError(f"MCP server {self.label!r} was closed"))

@@ -39,12 +39,8 @@ class MCPEndpoint:
     """The ASGI endpoint of ``/agents/{name}/mcp`` for ``agents`` (name -> agent)."""
 
     def __init__(self, agents: Mapping[str, BaseAgent], *, title: str = "webagents") -> None:
-        from mcp.server import Server
-
         self._agents = agents
-        self._server: Any = Server(
-            title, on_list_tools=self._list_tools, on_call_tool=self._call_tool
-        )
+        self._title = title
         self._manager: StreamableHTTPSessionManager | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
@@ -88,9 +84,14 @@ class MCPEndpoint:
             live = self._live()
             if live is not None:
                 return live
+            # Imported with the first MCP request: a server nobody asks over MCP never loads it.
+            from mcp.server import Server
             from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-            manager = StreamableHTTPSessionManager(self._server, stateless=True, json_response=True)
+            server: Server[Any] = Server(
+                self._title, on_list_tools=self._list_tools, on_call_tool=self._call_tool
+            )
+            manager = StreamableHTTPSessionManager(server, stateless=True, json_response=True)
             ready: asyncio.Future[None] = loop.create_future()
             stop = asyncio.Event()
 
