@@ -15,6 +15,7 @@ from typing import Any
 from a2a.helpers.proto_helpers import (
     get_data_parts,
     new_task,
+    new_text_artifact,
     new_text_message,
     new_text_part,
 )
@@ -34,8 +35,11 @@ from starlette.applications import Starlette
 
 
 class PeerExecutor(AgentExecutor):
-    def __init__(self, prefix: str, *, reply_as_message: bool, fail: bool) -> None:
+    def __init__(
+        self, prefix: str, *, reply_as_message: bool, fail: bool, whole_task: bool = False
+    ) -> None:
         self.prefix = prefix
+        self.whole_task = whole_task
         self.reply_as_message = reply_as_message
         self.fail = fail
         self.turns: Counter[str] = Counter()
@@ -53,6 +57,13 @@ class PeerExecutor(AgentExecutor):
             await event_queue.enqueue_event(
                 new_text_message(answer, context_id=context.context_id, task_id=None)
             )
+            return
+        if self.whole_task:  # one event: the task, done, with its artifact
+            artifact = new_text_artifact("answer", answer)
+            done = new_task(
+                context.task_id, context.context_id, TaskState.TASK_STATE_COMPLETED, [artifact]
+            )
+            await event_queue.enqueue_event(done)
             return
         await event_queue.enqueue_event(
             new_task(context.task_id, context.context_id, TaskState.TASK_STATE_SUBMITTED)
@@ -95,10 +106,13 @@ def peer_app(
     reply_as_message: bool = False,
     fail: bool = False,
     streaming: bool = True,
+    whole_task: bool = False,
 ) -> tuple[Starlette, PeerExecutor]:
     """The peer's ASGI app (JSON-RPC at ``/``, card at ``/.well-known/agent-card.json``) and
     its executor."""
-    executor = PeerExecutor(prefix, reply_as_message=reply_as_message, fail=fail)
+    executor = PeerExecutor(
+        prefix, reply_as_message=reply_as_message, fail=fail, whole_task=whole_task
+    )
     card = peer_card("http://127.0.0.1/", streaming=streaming)
     handler = DefaultRequestHandler(
         agent_executor=executor, task_store=InMemoryTaskStore(), agent_card=card

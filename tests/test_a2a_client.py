@@ -19,7 +19,7 @@ from webagents.events import HandoffFailed, TextDelta
 from webagents.remote import CircuitOpenError, RemoteClient, RemoteUnreachableError
 from webagents.server import create_app
 from webagents.sessions import InMemorySessionStore
-from webagents.teams import TeamFileError, load_team
+from webagents.teams import TeamBuilder, TeamFileError, load_team
 from webagents.testing import ScriptedModel, text, transfer
 from webagents.testing.served import ServedApp
 
@@ -239,3 +239,30 @@ def test_a_local_agent_with_a_protocol_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(TeamFileError, match="`protocol` is for remote agents"):
         load_team(path)
+
+
+async def test_a_team_builder_member_speaks_a2a(peer: tuple[ServedApp, PeerExecutor]) -> None:
+    served, _ = peer
+    builder = TeamBuilder("builders", sessions=InMemorySessionStore())
+    desk = BaseAgent("desk", model=ScriptedModel([transfer("peer")]), network=builder.network)
+    team = (
+        builder.start_with(desk)
+        .remote("peer", served.url, protocol="a2a")
+        .handoff(desk, "peer")
+        .build()
+    )
+    async with team.network:
+        result = await team.start.run("Hello builder")
+
+    assert (result.content, result.agent) == ("Peer #1: Hello builder", "peer")
+
+
+async def test_a_peer_that_streams_its_task_whole_is_read_to_its_end() -> None:
+    app, _ = peer_app(whole_task=True)
+    async with ServedApp(app) as served:
+        network, desk = front(served.url)
+        async with network:
+            events = [event async for event in desk.run_streaming("All at once")]
+
+    said = [event.text for event in events if isinstance(event, TextDelta)]
+    assert said == ["Peer #1: All at once"]

@@ -257,3 +257,26 @@ def ann() -> dict[str, str]:
 
 def bob() -> dict[str, str]:
     return {"Authorization": "Bearer key-bob", **v1()}
+
+
+async def test_signing_and_the_body_limit_apply_to_json_rpc_too() -> None:
+    network = AgentNetwork("signed", sessions=InMemorySessionStore())
+    BaseAgent(
+        "desk", model=ScriptedModel(responder=lambda r: text("Signed reply.")), network=network
+    )
+    app = create_app(network, signing_keys=["s3cret"], max_body_bytes=2_000)
+    async with ServedApp(app) as server:
+        body = rpc("SendMessage", {"message": user_message("Hi", None)})
+        unsigned = httpx.post(f"{server.url}/agents/desk", json=body, headers=v1())
+        huge = rpc("SendMessage", {"message": user_message("x" * 5_000, None)})
+        too_large = httpx.post(f"{server.url}/agents/desk", json=huge, headers=v1())
+        # Our own client signs its A2A requests with the agent's signing key.
+        async with AgentNetwork("caller") as caller:
+            remote = caller.register_remote(
+                "desk", f"{server.url}/agents/desk", protocol="a2a", signing_key="s3cret"
+            )
+            reply = await caller.remote_client.complete(remote, [{"role": "user", "content": "Hi"}])
+
+    assert unsigned.status_code == 401 and unsigned.json()["error"]["code"] == "invalid_signature"
+    assert too_large.status_code == 413
+    assert (reply.content, reply.agent) == ("Signed reply.", "desk")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import uuid
 import weakref
 from collections.abc import AsyncGenerator, Mapping
@@ -71,7 +72,7 @@ _ASKING: Final = frozenset(
     {"TASK_STATE_INPUT_REQUIRED", "TASK_STATE_AUTH_REQUIRED", "input-required", "auth-required"}
 )
 _DONE: Final = frozenset({"TASK_STATE_COMPLETED", "completed"}) | _FAILED | _ASKING
-_STATE_SHOWN: Final = 40  # a state name is shown only when it looks like one
+_STATE: Final = re.compile(r"[A-Za-z_-]{1,40}")
 _CONTEXT_NAMESPACE: Final = uuid.UUID("5d0c6a52-8a8e-4a8e-9b0e-2a2a0b0e0a2a")
 
 # Whether an agent's card says it streams, per pooled HTTP client (one per event loop) and
@@ -267,13 +268,9 @@ def _text(parts: object) -> str:
 
 def _state(status: object) -> str:
     state = status.get("state") if isinstance(status, dict) else None
-    if (
-        isinstance(state, str)
-        and len(state) <= _STATE_SHOWN
-        and state.replace("_", "-").replace("-", "").isalnum()
-    ):
+    if isinstance(state, str) and _STATE.fullmatch(state):
         return state
-    return "an unknown state"
+    return "an unknown state"  # the remote's text is shown only when it looks like a state
 
 
 class _Answer:
@@ -422,14 +419,18 @@ def _stream_items(answer: _Answer, kind: str, value: dict[str, Any]) -> list[Run
     if kind == "statusUpdate" or kind == "task":
         status = value.get("status")
         state = answer.note_status(status if isinstance(status, dict) else {})
-        if kind == "task":
-            return []
+        items: list[RunEvent | None] = []
+        if kind == "task":  # a task sent whole (some agents send it again when it ends)
+            for artifact in value.get("artifacts") or []:
+                if isinstance(artifact, dict):
+                    update = {"artifact": artifact, "append": False}
+                    items += _stream_items(answer, "artifactUpdate", update)
         if state in _DONE:
             if not answer.artifacts and answer.status_text:
                 speaker = answer.agent or answer.remote.name
-                return [TextDelta(agent=speaker, text=answer.status_text), None]
-            return [None]
-        return []
+                return [*items, TextDelta(agent=speaker, text=answer.status_text), None]
+            return [*items, None]
+        return items
     if kind == "message":
         agent = answer.speaker(value.get("metadata"))
         answer.status_text = _text(value.get("parts"))

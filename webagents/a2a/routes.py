@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from webagents.agents.agent import BaseAgent
+    from webagents.remote.signing import SignatureVerifier
 
 __all__ = ["add_a2a_routes"]
 
@@ -25,9 +26,16 @@ _PATHS = (
 _SDK_MODULES = frozenset({"a2a", "google", "sse_starlette"})
 
 
-def add_a2a_routes(app: Starlette, agents: Mapping[str, BaseAgent]) -> None:
+def add_a2a_routes(
+    app: Starlette,
+    agents: Mapping[str, BaseAgent],
+    *,
+    verifier: SignatureVerifier | None = None,
+    max_body_bytes: int = 1_000_000,
+) -> None:
     """Serve every agent of ``agents`` (name in the URL -> agent) as an A2A agent on
-    ``app``."""
+    ``app``; with a ``verifier``, JSON-RPC requests must be signed; a body past
+    ``max_body_bytes`` is refused (413)."""
     try:
         from webagents.a2a.serve import A2AServer
     except ImportError as error:
@@ -39,7 +47,8 @@ def add_a2a_routes(app: Starlette, agents: Mapping[str, BaseAgent]) -> None:
         for path, methods in paths:
             app.add_route(path, _not_installed, methods=methods, include_in_schema=False)
         return
-    for path, endpoint, methods in A2AServer(agents).routes():
+    served = A2AServer(agents, verifier=verifier, max_body_bytes=max_body_bytes)
+    for path, endpoint, methods in served.routes():
         app.add_route(path, endpoint, methods=methods, include_in_schema=False)
 
 

@@ -45,16 +45,18 @@ from starlette.responses import JSONResponse, Response
 
 from webagents.agents.runner import Run
 from webagents.events import TextDelta
-from webagents.server.auth import USER_SCOPE_KEY
+from webagents.server.auth import USER_SCOPE_KEY, verify_signature
 from webagents.server.chat import agent_not_found
-from webagents.server.runs import run_failure
+from webagents.server.runs import ClientGone, read_body, run_failure
 from webagents.server.targets import agent_path
 
 if TYPE_CHECKING:
     from a2a.server.events import EventQueue
     from starlette.requests import Request
+    from starlette.types import Message
 
     from webagents.agents.agent import BaseAgent
+    from webagents.remote.signing import SignatureVerifier
 
 __all__ = ["A2AServer", "agent_card"]
 
@@ -247,11 +249,36 @@ def _data_text(data: object) -> str:
     return "Data:\n" + json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def _replayed(request: Request, body: bytes) -> Request:
+    """``request`` with its body read already: ``receive`` gives the body once, then the
+    client's own messages (a disconnect ends a stream)."""
+    from starlette.requests import Request
+
+    given = False
+
+    async def receive() -> Message:
+        nonlocal given
+        if given:
+            return await request.receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, receive)
+
+
 class A2AServer:
     """The A2A side of one app: a card route and a JSON-RPC route for every served agent."""
 
-    def __init__(self, agents: Mapping[str, BaseAgent]) -> None:
+    def __init__(
+        self,
+        agents: Mapping[str, BaseAgent],
+        *,
+        verifier: SignatureVerifier | None = None,
+        max_body_bytes: int = 1_000_000,
+    ) -> None:
         self.agents = agents
+        self.verifier = verifier
+        self.max_body_bytes = max_body_bytes
         builder = _CallContexts()
         self.dispatchers: dict[str, JsonRpcDispatcher] = {}
         for name, agent in agents.items():
@@ -279,7 +306,16 @@ class A2AServer:
         dispatcher = self.dispatchers.get(name)
         if dispatcher is None:
             raise agent_not_found(name)
-        return await dispatcher.handle_requests(request)
+        # As on the chat route: the body read up to the server's limit, and signed when the
+        # server checks signatures.
+        declared = request.headers.get("content-length")
+        try:
+            body = await read_body(request.receive, self.max_body_bytes, declared)
+        except ClientGone:
+            return Response(status_code=204)  # nobody is listening any more
+        if self.verifier is not None:
+            verify_signature(self.verifier, request.scope, request.headers, body)
+        return await dispatcher.handle_requests(_replayed(request, body))
 
     def routes(self) -> list[tuple[str, Callable[[Request], Any], list[str]]]:
         """(path, endpoint, methods) of every A2A route."""

@@ -148,7 +148,8 @@ def create_app(
         responses={200: {"description": "a chat.completion, or chunks when stream is true"}},
         summary="Chat with the agent (OpenAI Chat Completions format)",
     )
-    add_a2a_routes(app, agents)  # each agent is an A2A agent too (webagents.a2a.serve)
+    # each agent is an A2A agent too (webagents.a2a.serve)
+    add_a2a_routes(app, agents, verifier=verifier, max_body_bytes=max_body_bytes)
     return app
 
 

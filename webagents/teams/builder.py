@@ -103,10 +103,12 @@ class TeamBuilder:
         description: str = "",
         api_key: str | None = None,
         timeout: float | None = None,
+        protocol: str = "chat",
     ) -> TeamBuilder:
-        """A member served elsewhere, at ``url`` (``.../agents/<name>``), with its own key."""
+        """A member served elsewhere, at ``url`` (``.../agents/<name>``), with its own key;
+        ``protocol="a2a"`` for an A2A agent (``url``: its base URL or its card's URL)."""
         remote = self.network.register_remote(
-            name, url, description=description, api_key=api_key, timeout=timeout
+            name, url, description=description, api_key=api_key, timeout=timeout, protocol=protocol
         )
         self._members[name] = remote
         return self
@@ -171,6 +173,7 @@ class TeamBuilder:
                 timeout=item.timeout,
                 signing_key=item.signing_key,
                 fallbacks=item.fallbacks,
+                protocol=item.protocol,
             )
         self._members[item.name] = item
         return item
