@@ -36,13 +36,7 @@ if TYPE_CHECKING:
     from webagents.agents.steps import Outcome, Pending, Step
     from webagents.models.base import ModelRequest, ModelResponse, ToolCall
 
-__all__ = [
-    "RunTrace",
-    "continue_trace",
-    "extract_context",
-    "inject_headers",
-    "run_trace",
-]
+__all__ = ["RunTrace", "continue_trace", "extract_context", "inject_headers", "run_trace"]
 
 # Attribute names, as opentelemetry-semantic-conventions 0.66b spells them.
 OPERATION: Final = "gen_ai.operation.name"
@@ -438,8 +432,14 @@ def extract_context(headers: Mapping[str, str]) -> OtelContext | None:
 
 def continue_trace(run: Run, headers: Mapping[str, str]) -> None:
     """``run`` (not started yet) continues the trace of the request that carries
-    ``headers``: its first span is a child of the caller's."""
-    if run.trace is not None:
+    ``headers``: its first span is a child of the caller's. When a span is current already,
+    the server is instrumented (FastAPI's own telemetry, an ASGI middleware) and that span,
+    which continues the caller's trace, is the run's parent."""
+    if run.trace is None:
+        return
+    from opentelemetry import trace
+
+    if not trace.get_current_span().get_span_context().is_valid:
         run.trace.parent = extract_context(headers)
 
 
