@@ -44,6 +44,7 @@ from a2a.utils.errors import InternalError, InvalidParamsError
 from starlette.responses import JSONResponse, Response
 
 from webagents.agents.runner import Run
+from webagents.errors import InvalidRequestError
 from webagents.events import TextDelta
 from webagents.server.auth import USER_SCOPE_KEY, verify_signature
 from webagents.server.chat import agent_not_found
@@ -140,8 +141,12 @@ class _Executor(AgentExecutor):
         user_id = user.user_id if isinstance(user, _Caller) else None
         try:
             run = Run.create(self.agent, messages, context_id, user_id, None, "all", streaming=True)
-        except Exception as error:
+        except InvalidRequestError as error:  # our own text, naming what is wrong
             raise InvalidParamsError(message=f"the message cannot start a run: {error}") from None
+        if run.trace is not None:  # the caller's trace (traceparent) goes on in this run
+            from webagents import tracing
+
+            tracing.continue_trace(run, context.call_context.state.get("headers") or {})
         if context.current_task is None:
             history = [context.message] if context.message is not None else []
             task = new_task(task_id, context_id, TaskState.TASK_STATE_SUBMITTED, history=history)
@@ -171,7 +176,8 @@ class _Executor(AgentExecutor):
                 raise InvalidParamsError(message=message) from None
             raise InternalError(message=failure.message) from None
         final = run.result("")
-        answer = final.messages[-1].get("content") if final.messages else ""
+        last = final.messages[-1] if final.messages else {}
+        answer = last.get("content") if last.get("role") == "assistant" else None
         text = answer if isinstance(answer, str) else ""
         extension: dict[str, Any] = {
             "agent": final.agent,
