@@ -700,3 +700,24 @@ async def test_a_server_without_http_spans_continues_the_trace_from_traceparent(
     )
     assert parent_of(server_side) == span_id(client_side)
     assert server_side.parent is not None and server_side.parent.is_remote
+
+
+def lookup(code: str) -> str:
+    """A sync tool (it runs in a worker thread) that makes a span of its own."""
+    with trace.get_tracer("the-application").start_as_current_span("database query"):
+        return f"{code}: found"
+
+
+async def test_spans_made_inside_a_tool_are_children_of_its_span(
+    exporter: InMemorySpanExporter,
+) -> None:
+    agent = BaseAgent(
+        "clerk",
+        model=ScriptedModel([tool_call("lookup", {"code": "A1"}), "Found."]),
+        tools=[lookup],
+    )
+
+    await agent.run("Find A1")
+
+    found = spans(exporter)
+    assert parent_of(one(found, "database query")) == span_id(one(found, "execute_tool lookup"))
