@@ -48,6 +48,7 @@ def test_plugins_table_and_json(registry: PluginRegistry) -> None:
         "nli,",
         "discovery,",
         "payment,",
+        "mcp,",
         "round-robin,",
         "least-busy,",
         "capability,",

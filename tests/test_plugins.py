@@ -34,11 +34,12 @@ from webagents.plugins.manager import normalise_name
 from webagents.testing import ScriptedModel
 
 FAKE_PREFIX = "wa_fake_plugin_"
-STOCK_NAMES = "capability, discovery, fallback, least-busy, nli, payment, round-robin"
+STOCK_NAMES = "capability, discovery, fallback, least-busy, mcp, nli, payment, round-robin"
 STOCK_SKILLS = {
     "nli",
     "discovery",
     "payment",
+    "mcp",
     "round-robin",
     "least-busy",
     "capability",
@@ -769,6 +770,7 @@ def test_stock_skills_are_registered_by_the_builtin_plugin(registry: PluginRegis
             "nli",
             "discovery",
             "payment",
+            "mcp",
             "round-robin",
             "least-busy",
             "capability",
