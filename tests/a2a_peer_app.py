@@ -9,6 +9,8 @@ received are kept in ``seen_data`` for the test to read.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import Counter
 from typing import Any
 
@@ -40,6 +42,7 @@ class PeerExecutor(AgentExecutor):
     ) -> None:
         self.prefix = prefix
         self.whole_task = whole_task
+        self.release = threading.Event()
         self.reply_as_message = reply_as_message
         self.fail = fail
         self.turns: Counter[str] = Counter()
@@ -49,6 +52,8 @@ class PeerExecutor(AgentExecutor):
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         assert context.message is not None and context.context_id and context.task_id
         text = context.get_user_input()
+        if text == "hang":  # no answer until the test releases it (after its deadline)
+            await asyncio.to_thread(self.release.wait, 60)
         self.seen_data.extend(get_data_parts(context.message.parts))
         self.contexts.append(context.context_id)
         self.turns[context.context_id] += 1

@@ -16,7 +16,12 @@ from webagents.agents.network import RemoteAgent
 from webagents.agents.skills import NLISkill
 from webagents.errors import AgentConfigError
 from webagents.events import HandoffFailed, TextDelta
-from webagents.remote import CircuitOpenError, RemoteClient, RemoteUnreachableError
+from webagents.remote import (
+    CircuitOpenError,
+    RemoteClient,
+    RemoteTimeoutError,
+    RemoteUnreachableError,
+)
 from webagents.server import create_app
 from webagents.sessions import InMemorySessionStore
 from webagents.teams import TeamBuilder, TeamFileError, load_team
@@ -266,3 +271,17 @@ async def test_a_peer_that_streams_its_task_whole_is_read_to_its_end() -> None:
 
     said = [event.text for event in events if isinstance(event, TextDelta)]
     assert said == ["Peer #1: All at once"]
+
+
+async def test_a_peer_that_never_answers_is_cut_off_by_the_deadline(
+    peer: tuple[ServedApp, PeerExecutor],
+) -> None:
+    served, executor = peer
+    network = AgentNetwork("waiting")
+    remote = network.register_remote("peer", served.url, protocol="a2a", timeout=0.5)
+    try:
+        async with network:
+            with pytest.raises(RemoteTimeoutError, match=r"timed out after 0.5s"):
+                await network.remote_client.complete(remote, [{"role": "user", "content": "hang"}])
+    finally:
+        executor.release.set()  # the peer's request ends, so the server stops at once
