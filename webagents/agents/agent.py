@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from webagents._names import COMPLETE_TOOL, transfer_tool_name
 from webagents.agents.capabilities import Capabilities, ToolEntry, scope_allows
+from webagents.agents.loop_tools import COMPLETE_SCHEMA, transfer_schema
 from webagents.agents.network import (
     AgentNetwork,
     RemoteAgent,
@@ -19,6 +20,7 @@ from webagents.agents.network import (
 )
 from webagents.agents.sessions import SessionStore
 from webagents.agents.skills.base import Skill
+from webagents.agents.skills.specs import SkillSpec, skill_from_spec
 from webagents.agents.targets import HISTORY_POLICIES, HandoffTarget, HistoryPolicy
 from webagents.errors import AgentConfigError
 from webagents.models import Model, resolve_model
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["BaseAgent", "HistoryPolicy", "Messages"]
 
 Messages: TypeAlias = "str | Sequence[Mapping[str, Any]]"
-SkillSpec: TypeAlias = "Skill | str | Mapping[str, Any]"
 Target: TypeAlias = "BaseAgent | RemoteAgent | str"
 CyclePolicy: TypeAlias = Literal["forbid", "allow"]
 _CYCLE_POLICIES = ("forbid", "allow")
@@ -137,7 +138,7 @@ class BaseAgent:
             )
         attached: dict[str, Skill] = {}
         for key, value in skills.items():
-            skill = _instantiate(self.name, key, value)
+            skill = skill_from_spec(self.name, key, value)
             skill._attach(self, key)
             attached[key] = skill
         for key, skill in attached.items():
@@ -293,7 +294,7 @@ class BaseAgent:
         """The tools offered to a ``scope`` caller, ``complete`` included when offered,
         without transfers. Shared: never modify the list."""
         tools = self.capabilities.tool_schemas[scope]
-        return [*tools, _COMPLETE_SCHEMA] if self._complete_tool else tools
+        return [*tools, COMPLETE_SCHEMA] if self._complete_tool else tools
 
     def tools_with_transfers(self, scope: str) -> list[dict[str, Any]]:
         """The tools offered to a ``scope`` caller plus one ``transfer_to_<name>`` tool per
@@ -305,7 +306,7 @@ class BaseAgent:
         if cached is not None and cached[0] == version and cached[1] == complete:
             return cached[2]
         transfers = [
-            _transfer_schema(self, target)
+            transfer_schema(self, target)
             for target in self.handoff_targets
             if self.target_for_tool(transfer_tool_name(_name_of(target)), scope) is not None
         ]
@@ -500,80 +501,3 @@ def _check_count(field: str, value: object, *, minimum: int, agent: str) -> int:
             f"agent {agent!r}: {field} must be an int >= {minimum}, got {value!r}"
         )
     return value
-
-
-def _instantiate(agent: str, key: str, value: SkillSpec) -> Skill:
-    if isinstance(value, Skill):
-        return value
-    name: object = value
-    config: object = None
-    if isinstance(value, Mapping):
-        unknown = set(value) - {"name", "config"}
-        name, config = value.get("name"), value.get("config")
-        if unknown or not isinstance(name, str) or not isinstance(config, Mapping | None):
-            raise AgentConfigError(
-                f"agent {agent!r}: skills[{key!r}] as a mapping takes "
-                f"{{'name': <registered skill>, 'config': {{...}}}}, got {dict(value)!r}"
-            )
-    if isinstance(name, str):
-        from webagents.plugins import get_skill
-
-        skill_class = get_skill(name)
-        skill: Skill = skill_class(dict(config)) if isinstance(config, Mapping) else skill_class()
-        return skill
-    raise AgentConfigError(
-        f"agent {agent!r}: skills[{key!r}] must be a Skill instance, a registered skill "
-        f"name, or {{'name': ..., 'config': {{...}}}}; got {value!r}"
-    )
-
-
-def _transfer_schema(agent: BaseAgent, target: Target) -> dict[str, Any]:
-    name = _name_of(target)
-    edge = agent.edge(name)
-    if edge is not None and edge.description is not None:
-        description = edge.description
-    elif isinstance(target, str):
-        found = agent.network.get(target)
-        description = found.description if found is not None else ""
-    else:
-        description = target.description
-    summary = f"Hand the conversation over to {name}"
-    return {
-        "type": "function",
-        "function": {
-            "name": transfer_tool_name(name),
-            "description": f"{summary}: {description}" if description else summary + ".",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "reason": {
-                        "type": "string",
-                        "description": f"Why {name} should take over the conversation.",
-                    }
-                },
-                "required": [],
-                "additionalProperties": False,
-            },
-        },
-    }
-
-
-_COMPLETE_SCHEMA: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": COMPLETE_TOOL,
-        "description": "Finish: the request is resolved and nothing more is needed. Ends the "
-        "conversation's current task with your summary as the answer to the user.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "summary": {
-                    "type": "string",
-                    "description": "What was done, as the final answer to the user.",
-                }
-            },
-            "required": ["summary"],
-            "additionalProperties": False,
-        },
-    },
-}
