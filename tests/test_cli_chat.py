@@ -229,3 +229,51 @@ def test_ctrl_c_stops_the_answer_and_keeps_the_chat(tmp_path: Path, env: dict[st
                 terminal.process.kill()
         assert terminal.close() == 0
     assert "Traceback" not in terminal.seen
+
+
+def _tgkill(pid: int, tid: int, signum: int) -> None:
+    """Send ``signum`` to one thread of process ``pid`` (Linux ``tgkill``)."""
+    import ctypes
+    import platform
+
+    number = {"x86_64": 234, "aarch64": 131}[platform.machine()]
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(number, pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), f"tgkill({pid}, {tid}) failed")
+
+
+def test_ctrl_c_reaching_a_worker_thread_still_stops_the_answer(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """The kernel may give SIGINT to any thread of the process; the session store's worker
+    threads are there during a turn. The turn must stop all the same."""
+    arrived, release = threading.Event(), threading.Event()
+
+    def slow_first(request: dict[str, Any]) -> ReplyLike:
+        if not arrived.is_set():
+            arrived.set()
+            release.wait(DEADLINE)
+        return team_model(request)
+
+    team_file = tmp_path / "team.yaml"
+    team_file.write_text(TEAM)
+    with FakeOpenAIServer(responder=slow_first) as server:
+        env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test-key")
+        terminal = Terminal([WEBAGENTS, "chat", str(team_file)], env)
+        try:
+            terminal.expect_prompt()
+            os.write(terminal.master, b"hello there\n")
+            assert arrived.wait(DEADLINE)
+            pid = terminal.process.pid
+            workers = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+            assert workers, "the chat has no worker thread during a turn"
+            _tgkill(pid, workers[0], signal.SIGINT)
+            assert "(interrupted)" in terminal.expect_prompt()
+            release.set()
+            os.write(terminal.master, b"/quit\n")
+            terminal.read_until("\x00")
+        finally:
+            release.set()
+            if terminal.process.poll() is None:
+                terminal.process.kill()
+        assert terminal.close() == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -94,6 +95,24 @@ class Chat:
                 self.say(f"  {line}", "dim cyan")
 
     # the conversation ----------------------------------------------------------------------
+
+    async def interruptible(self, text: str) -> None:
+        """A turn that Ctrl-C cancels. The loop's own signal handler is used, not only
+        ``asyncio.Runner``'s: the kernel may hand SIGINT to any thread (the session store's
+        worker threads among them), and only the loop's wake-up pipe then wakes the main
+        thread out of its wait; without it the turn went on until the model answered."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        try:
+            loop.add_signal_handler(signal.SIGINT, task.cancel)
+        except (NotImplementedError, RuntimeError):  # no signals here (Windows, a thread)
+            await self.turn(text)
+            return
+        try:
+            await self.turn(text)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
 
     async def turn(self, text: str) -> None:
         stream = self.loaded.runner.run_streaming(
@@ -189,8 +208,8 @@ class Chat:
                     return
                 continue
             try:
-                runner.run(self.turn(line))
-            except KeyboardInterrupt:
+                runner.run(self.interruptible(line))
+            except (KeyboardInterrupt, asyncio.CancelledError):
                 self.say("(interrupted)", "yellow")
             except Exception as error:
                 # a failed turn (the model down, a key missing) leaves the chat usable
