@@ -224,5 +224,9 @@ def start_chat(
 
     with contextlib.suppress(ImportError):  # no readline on Windows
         import readline  # noqa: F401  (input() gains line editing and history)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started in the background of a script (`cmd &` ignores SIGINT): a person at this
+        # chat still expects Ctrl-C to drop a line or stop an answer.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     chat = Chat(loaded, session_id=session_id, user_id=user_id, debug=debug, console=Console())
     chat.loop()
