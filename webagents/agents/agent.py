@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from webagents._names import COMPLETE_TOOL, transfer_tool_name
 from webagents.agents.capabilities import Capabilities, ToolEntry, scope_allows
@@ -21,7 +21,13 @@ from webagents.agents.network import (
 from webagents.agents.sessions import SessionStore
 from webagents.agents.skills.base import Skill
 from webagents.agents.skills.specs import SkillSpec, skill_from_spec
-from webagents.agents.targets import HISTORY_POLICIES, HandoffTarget, HistoryPolicy
+from webagents.agents.targets import (
+    HISTORY_POLICIES,
+    CyclePolicy,
+    HandoffTarget,
+    HistoryPolicy,
+    check_cycles,
+)
 from webagents.errors import AgentConfigError
 from webagents.models import Model, resolve_model
 
@@ -34,8 +40,6 @@ __all__ = ["BaseAgent", "HistoryPolicy", "Messages"]
 
 Messages: TypeAlias = "str | Sequence[Mapping[str, Any]]"
 Target: TypeAlias = "BaseAgent | RemoteAgent | str"
-CyclePolicy: TypeAlias = Literal["forbid", "allow"]
-_CYCLE_POLICIES = ("forbid", "allow")
 
 
 class BaseAgent:
@@ -101,7 +105,7 @@ class BaseAgent:
                 f"{HISTORY_POLICIES} or a function of the message list"
             )
         self.handoff_history = handoff_history
-        self.handoff_cycles = _check_cycles(name, handoff_cycles)
+        self.handoff_cycles = check_cycles(name, handoff_cycles)
         if network is not None and not isinstance(network, AgentNetwork):
             raise AgentConfigError(
                 f"agent {name!r}: network= takes an AgentNetwork, got {type(network).__name__}"
@@ -484,15 +488,6 @@ def _retrieve_failure(task: asyncio.Task[None]) -> None:
 
 def _name_of(target: Target) -> str:
     return target if isinstance(target, str) else target.name
-
-
-def _check_cycles(agent: str, policy: object) -> CyclePolicy:
-    if policy not in _CYCLE_POLICIES:
-        raise AgentConfigError(
-            f"agent {agent!r}: handoff_cycles={policy!r} must be 'forbid' (never the same "
-            f"handoff twice in a run) or 'allow' (until max_handoffs)"
-        )
-    return policy  # type: ignore[return-value]
 
 
 def _check_count(field: str, value: object, *, minimum: int, agent: str) -> int:

@@ -32,11 +32,15 @@ if TYPE_CHECKING:
     from webagents.agents.network import RemoteAgent
     from webagents.context import Context
 
-__all__ = ["HISTORY_POLICIES", "HandoffTarget", "HistoryPolicy"]
+__all__ = ["HISTORY_POLICIES", "CyclePolicy", "HandoffTarget", "HistoryPolicy", "check_cycles"]
 
 HistoryFilter: TypeAlias = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 HistoryPolicy: TypeAlias = "Literal['full', 'conversation', 'last_user'] | HistoryFilter"
 HISTORY_POLICIES = ("full", "conversation", "last_user")
+# The cycle policy of runs started at an agent: never the same handoff twice, or until
+# max_handoffs.
+CyclePolicy: TypeAlias = Literal["forbid", "allow"]
+_CYCLE_POLICIES = ("forbid", "allow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,3 +119,12 @@ class HandoffTarget:
     def has_options(self) -> bool:
         """Whether anything differs from a plain target."""
         return self != HandoffTarget(self.agent)
+
+
+def check_cycles(agent: str, policy: object) -> CyclePolicy:
+    if policy not in _CYCLE_POLICIES:
+        raise AgentConfigError(
+            f"agent {agent!r}: handoff_cycles={policy!r} must be 'forbid' (never the same "
+            f"handoff twice in a run) or 'allow' (until max_handoffs)"
+        )
+    return policy  # type: ignore[return-value]
