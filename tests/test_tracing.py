@@ -509,6 +509,40 @@ async def test_without_a_provider_runs_are_not_traced() -> None:
     assert tracing.run_trace() is None
 
 
+async def test_without_a_provider_a_run_asks_for_one_only_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FastAPI and mcp import opentelemetry without setting a provider. A run does not call
+    ``get_tracer_provider()`` again (it tests ``os.environ`` each time) until one is set."""
+    set_global_provider(None)
+    asked = 0
+    get_tracer_provider = trace.get_tracer_provider
+
+    def counted() -> trace.TracerProvider:
+        nonlocal asked
+        asked += 1
+        return get_tracer_provider()
+
+    monkeypatch.setattr(trace, "get_tracer_provider", counted)
+    assert tracing.run_trace() is None
+    first = asked
+    assert [tracing.run_trace() for _ in range(3)] == [None, None, None]
+    assert asked == first <= 1
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    set_global_provider(provider)
+    try:
+        agent, _ = scripted_agent("later", ["Hi."])
+        assert (await agent.run("hello")).content == "Hi."
+        assert asked == first + 1
+        assert named(spans(exporter), "invoke_agent later")
+    finally:
+        set_global_provider(None)
+        provider.shutdown()
+    assert tracing.run_trace() is None
+
+
 def run_python(code: str) -> Any:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

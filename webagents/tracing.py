@@ -4,7 +4,10 @@
 
 Tracing is on for a run only when the application has imported opentelemetry and set a real
 tracer provider; ``import webagents`` never imports it. The check is made once per run
-(``run_trace``); with tracing off, a run holds ``None`` and every helper here returns at once.
+(``run_trace``, called only when opentelemetry is in ``sys.modules``); with tracing off, a
+run holds ``None``, and the run loop tests ``run.trace`` before calling anything here: the
+untraced path makes no call, enters no context manager and allocates nothing for tracing
+(only around a remote agent's turn, a network call, ``remote_agent_span`` returns ``QUIET``).
 Spans carry names, ids, models, token counts and exception types: never message text, tool
 arguments or results, nor exception messages (they may carry secrets).
 
@@ -21,7 +24,7 @@ For other HTTP clients of the project: ``inject_headers(headers)`` before sendin
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Awaitable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -36,7 +39,10 @@ if TYPE_CHECKING:
     from webagents.agents.steps import Outcome, Pending, Step
     from webagents.models.base import ModelRequest, ModelResponse, ToolCall
 
-__all__ = ["RunTrace", "continue_trace", "extract_context", "inject_headers", "run_trace"]
+__all__ = ["API", "RunTrace", "continue_trace", "extract_context", "inject_headers", "run_trace"]
+
+# The module an application that traces has imported; until it is, tracing is off.
+API: Final = "opentelemetry.trace"
 
 # Attribute names, as opentelemetry-semantic-conventions 0.66b spells them.
 OPERATION: Final = "gen_ai.operation.name"
@@ -84,9 +90,16 @@ _cache: tuple[object, Tracer | None] = (None, None)
 
 def run_trace() -> RunTrace | None:
     """The tracing state of a run that starts now, or None when tracing is off: the
-    application has not imported opentelemetry, or set no real tracer provider."""
-    api = sys.modules.get("opentelemetry.trace")
+    application has not imported opentelemetry, or set no real tracer provider. The run loop
+    calls it only when ``API in sys.modules``, so a process without opentelemetry pays one
+    dictionary test per run."""
+    api = sys.modules.get(API)
     if api is None:
+        return None
+    if getattr(api, "_TRACER_PROVIDER", api) is None and _cache[0] is not None:
+        # Still no provider set (FastAPI and mcp import opentelemetry without setting one):
+        # off, without ``get_tracer_provider()``, which tests ``os.environ`` on every call
+        # (about 1 us) for an OTEL_PYTHON_TRACER_PROVIDER to load; it was asked once already.
         return None
     provider = api.get_tracer_provider()
     tracer = _cache[1] if provider is _cache[0] else _tracer_of(api, provider)
@@ -149,6 +162,11 @@ class RunTrace:
 
 
 # the helpers the run loop calls ------------------------------------------------------------
+#
+# Called only when ``run.trace`` is not None: ``traced_step``, ``traced_model_call`` and
+# ``traced_tool_call`` await, inside its span, what the untraced loop awaits directly. The
+# context managers they use return ``QUIET`` for an untraced run (``remote_agent_span`` is
+# entered whether traced or not).
 
 
 class _Quiet:
@@ -233,6 +251,12 @@ def activation(run: Run, step: Step) -> _Quiet:
     return _Activation(span, trace)
 
 
+async def traced_step(run: Run, step: Step, taking: Awaitable[Outcome]) -> Outcome:
+    """``await taking`` (``step`` being taken) inside its agent's activation."""
+    with activation(run, step):
+        return await taking
+
+
 class _Activation(_Current):
     __slots__ = ("trace",)
 
@@ -270,6 +294,16 @@ def model_span(run: Run, agent: BaseAgent, request: ModelRequest) -> _Quiet:
     return _ModelSpan(trace.start(f"chat {name}", _kind("CLIENT"), attributes))
 
 
+async def traced_model_call(
+    run: Run, agent: BaseAgent, request: ModelRequest, reply: Awaitable[ModelResponse]
+) -> ModelResponse:
+    """``await reply`` (the model's response to ``request``) inside its ``chat`` span."""
+    with model_span(run, agent, request) as span:
+        response = await reply
+        span.record(response)
+    return response
+
+
 class _ModelSpan(_Current):
     __slots__ = ()
 
@@ -297,6 +331,17 @@ def tool_span(run: Run, call: ToolCall) -> _Quiet:
     }
     span = trace.start(f"execute_tool {call.name}", _kind("INTERNAL"), attributes)
     return _ToolSpan(span, trace)
+
+
+async def traced_tool_call(
+    run: Run, call: ToolCall, running: Awaitable[tuple[str, bool]]
+) -> tuple[str, bool]:
+    """``await running`` (the tool's output and whether it is an error) inside the call's
+    ``execute_tool`` span."""
+    with tool_span(run, call) as span:
+        output, is_error = await running
+        span.done(is_error)
+    return output, is_error
 
 
 class _ToolSpan(_Current):
@@ -412,7 +457,7 @@ def inject_headers(headers: MutableMapping[str, str]) -> MutableMapping[str, str
     """Add the current trace context (W3C ``traceparent``/``tracestate``, or whatever
     propagators the application configured) to an outgoing request's ``headers``; returns
     them. Nothing is added when opentelemetry is not imported or no span is current."""
-    if "opentelemetry.trace" not in sys.modules:
+    if API not in sys.modules:
         return headers
     from opentelemetry import propagate
 
@@ -423,7 +468,7 @@ def inject_headers(headers: MutableMapping[str, str]) -> MutableMapping[str, str
 def extract_context(headers: Mapping[str, str]) -> OtelContext | None:
     """The trace context an incoming request carries (``headers`` keyed in lower case), to
     parent the spans it causes; None when opentelemetry is not imported."""
-    if "opentelemetry.trace" not in sys.modules:
+    if API not in sys.modules:
         return None
     from opentelemetry import propagate
 

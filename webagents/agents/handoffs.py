@@ -242,7 +242,8 @@ async def start_handoff(
         else None,
         mark=Mark(book.open_record(), len(run.transcript), len(book.chain)),
     )
-    tracing.handoff_started(run, step, pending, call)
+    if run.trace is not None:
+        tracing.handoff_started(run, step, pending, call)
     if error is not None or target is None:
         return await finish_handoff(run, pending, None, error)
     if transfer_message is not None:
@@ -295,7 +296,8 @@ async def start_handoff(
 async def fail_handoff(run: Run, pending: Pending, failure: Exception) -> Outcome:
     """The target raised: undo its part of the run and finish the handoff as failed."""
     error = failure_text(pending.name, failure)
-    tracing.handoff_failed(pending, failure)
+    if pending.trace is not None:
+        tracing.handoff_failed(pending, failure)
     logger.warning(
         "handoff %s -> %s failed: %s run=%s",
         pending.source.name,
@@ -364,7 +366,8 @@ async def finish_handoff(
     if pending.own_keys is not None:
         run.context.update(zip(_HANDOFF_KEYS, pending.own_keys, strict=True))
     outcome = await _after_handoff(run, pending.resume, result)
-    tracing.handoff_ended(run, pending, error, outcome)
+    if pending.trace is not None:
+        tracing.handoff_ended(run, pending, error, outcome)
     return outcome
 
 

@@ -27,12 +27,10 @@ async def call_model(run: Run, agent: BaseAgent, messages: list[dict[str, Any]])
     counted; an ``after_llm_call`` hook may replace the response."""
     assert agent.model is not None
     request = ModelRequest(messages, offered_tools(run, agent), agent.name, agent.model_settings)
-    with tracing.model_span(run, agent, request) as span:
-        if run.streaming:
-            response = await stream_model(run, agent, request)
-        else:
-            response = await agent.model.complete(request)
-        span.record(response)
+    reply = stream_model(run, agent, request) if run.streaming else agent.model.complete(request)
+    if run.trace is not None:  # awaited inside its span
+        reply = tracing.traced_model_call(run, agent, request, reply)
+    response = await reply
     if response.tool_calls:
         if run.call_ids is None:
             run.call_ids = _call_ids(run.transcript)

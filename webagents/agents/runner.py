@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import sys
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextvars import Token
@@ -120,7 +121,8 @@ class Run:
         self.context_token: Token[Context | None] | None = None
         self.remote_owner: RemoteAgent | None = None  # a remote agent that took the run over
         self.remote_speaker: str | None = None  # who answered on its side ("fe/tax")
-        self.trace = tracing.run_trace()  # None: tracing is off for this run
+        # None: tracing is off for this run (not even a call when opentelemetry is not imported)
+        self.trace = tracing.run_trace() if tracing.API in sys.modules else None
 
     @classmethod
     def create(
@@ -222,7 +224,8 @@ class Run:
             finally:
                 if self.context_token is not None:
                     current_context.reset(self.context_token)
-                tracing.run_ended(self)
+                if self.trace is not None:
+                    tracing.run_ended(self)
         return self.result(content)
 
     async def answer(self) -> str:
@@ -295,7 +298,10 @@ class Run:
         in_flight: list[Pending] = []
         while True:
             try:
-                outcome = await self.take_step(step)
+                if self.trace is None:
+                    outcome = await self.take_step(step)
+                else:
+                    outcome = await tracing.traced_step(self, step, self.take_step(step))
             except HookError:
                 raise  # a bug in user code propagates, naming Skill.method
             except Exception as failure:
@@ -326,14 +332,13 @@ class Run:
         self.context.switch_to(step.agent, step.view)
         if step.agent.skills and self.context_token is None:
             self.expose_context()
-        with tracing.activation(self, step):
-            turns = step.turns
-            if turns is None:
-                outcome = await self.arrive(step)
-                if outcome is not CARRY_ON:
-                    return outcome
-                turns = step.agent.max_turns
-            return await self.model_loop(step, turns)
+        turns = step.turns
+        if turns is None:
+            outcome = await self.arrive(step)
+            if outcome is not CARRY_ON:
+                return outcome
+            turns = step.agent.max_turns
+        return await self.model_loop(step, turns)
 
     async def arrive(self, step: Step) -> Outcome:
         """An agent receives the conversation: start-up, hooks, then its handoff conditions."""
@@ -399,9 +404,11 @@ class Run:
                 continue
             for call in calls:
                 self.tool_called(agent, call)
-                with tracing.tool_span(self, call) as span:
+                if self.trace is None:
                     output, is_error = await run_tool(self, agent, call)
-                    span.done(is_error)
+                else:
+                    running = run_tool(self, agent, call)
+                    output, is_error = await tracing.traced_tool_call(self, call, running)
                 self.tool_answered(agent, view, call, output, is_error)
         raise MaxTurnsExceeded(agent.name, agent.max_turns)
 

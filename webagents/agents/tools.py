@@ -58,7 +58,8 @@ async def run_tool(run: Run, agent: BaseAgent, call: ToolCall) -> tuple[str, boo
     try:
         kwargs = entry.schema.validate(arguments)
     except ToolArgumentsError as error:
-        tracing.tool_failed(run, error)
+        if run.trace is not None:
+            tracing.tool_failed(run, error)
         output, is_error = f"Error: {error}", True
     else:
         if entry.schema.context_param is not None:
@@ -83,10 +84,12 @@ async def _invoke(
         if inspect.isawaitable(value):
             value = await value
     except ToolRetry as retry:
-        tracing.tool_failed(run, retry)
+        if run.trace is not None:
+            tracing.tool_failed(run, retry)
         return f"Error: {retry}", True
     except Exception as error:  # the model sees that the tool failed and may recover
-        tracing.tool_failed(run, error)
+        if run.trace is not None:
+            tracing.tool_failed(run, error)
         logger.warning(
             "tool %s (%s) of agent %s failed run=%s",
             entry.name,
