@@ -9,6 +9,11 @@ measured is the framework. Figures are medians over rounds:
 - ``handoff_us``: a chain of 10 agents, each transferring to the next by the model's choice
   (transfer tool), the last answering; (chain run - one-agent run) / 9 handoffs.
 - ``run_us``: one agent answering in one turn.
+- ``run_traced_us`` (ours only, no target): the same run traced, with OpenTelemetry's SDK
+  tracer provider and an exporter that drops the spans (``run_traced``, which times the
+  untraced run first in the same process); ``tracing_overhead_us`` = traced - untraced.
+  ``run_us`` above is tracing off: no process of the benchmark imports opentelemetry before
+  it is timed.
 - ``tool_us``: one tool call then an answer; what the tool round trip adds to a one-turn run.
 - ``concurrent``: N = 10, 100, 1000 concurrent runs of one 3-agent chain over shared agent
   objects, each N in fresh processes (3 in a full run, the median taken): wall time per run,
@@ -145,9 +150,11 @@ def groups(mode: Mode, url: str) -> list[Group]:
     }
     once = {"ours": 1, "peer": 1}
     several = {"ours": mode.processes, "peer": mode.processes}
+    ours_only = {"ours": mode.processes, "peer": 0}  # the peer's tracing is another product
     return [
         ([(("handoff",), "handoff", {"size": CHAIN, **micro})], several),
         ([(("run",), "run", micro)], several),
+        ([(("run_traced",), "run_traced", micro)], ours_only),
         ([(("tool",), "tool", micro)], several),
         (
             [(("concurrent", str(n)), "concurrent", {"size": n, **concurrent}) for n in SIZES],
@@ -245,7 +252,19 @@ def figures(raw: Mapping[str, Any]) -> Figures:
         "http_agent_turn_us": raw["http"]["agent_turn_us"],
         "http_bare_client_us": raw["http"]["bare_client_us"],
         **session_figures(raw["session"]),
+        **traced_figures(raw),
         **server_figures(raw),
+    }
+
+
+def traced_figures(raw: Mapping[str, Any]) -> Figures:
+    """The one-turn run traced and what tracing adds to it, when measured (ours only)."""
+    if "run_traced" not in raw:
+        return {}
+    traced = raw["run_traced"]
+    return {
+        "run_traced_us": traced["run_traced_us"],
+        "tracing_overhead_us": traced["tracing_overhead_us"],
     }
 
 
@@ -353,6 +372,8 @@ def _growth_label(store: str) -> str:
 ROWS: tuple[tuple[str, Callable[[Figures], float | None], str], ...] = (
     ("handoff (us per handoff)", lambda f: f["handoff_us"], "{:.1f}"),
     ("run (us per one-turn run)", lambda f: f["run_us"], "{:.1f}"),
+    ("run, traced (us per one-turn run)", lambda f: f.get("run_traced_us"), "{:.1f}"),
+    ("  of which tracing (us)", lambda f: f.get("tracing_overhead_us"), "{:.1f}"),
     ("tool round trip (us)", lambda f: f["tool_us"], "{:.1f}"),
     *(
         (

@@ -197,15 +197,31 @@ def test_the_cli_prints_one_json_line() -> None:
     positive(result, "run_us", "peak_rss_mb")
 
 
+def test_the_traced_run_workload_in_its_own_process() -> None:
+    """In a process of its own: it sets the global tracer provider, which stays set."""
+    script = str(BENCH / "workloads_ours.py")
+    done = subprocess.run(
+        [sys.executable, script, "run_traced", "--rounds", "1", "--round-ms", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["workload"] == "run_traced"
+    positive(result, "run_us", "run_traced_us")
+    assert result["tracing_overhead_us"] == result["run_traced_us"] - result["run_us"]
+
+
 def test_every_job_of_the_orchestrator_exists_on_our_side(
     ours: ModuleType, servers: ModuleType, orchestrator: ModuleType
 ) -> None:
     for mode in (orchestrator.QUICK, orchestrator.FULL):
         for group, processes in orchestrator.groups(mode, "http://127.0.0.1:9/v1"):
-            assert set(processes) == {"ours", "peer"} and min(processes.values()) >= 1
+            assert set(processes) == {"ours", "peer"} and processes["ours"] >= 1
             for _, name, options in group:
                 assert name in ours.WORKLOADS
                 assert set(options) <= {"size", "rounds", "round_ms", "url"}
+                assert (processes["peer"] == 0) == (name == "run_traced"), name
         for name, options in orchestrator.server_jobs(mode):
             assert name in servers.WORKLOADS
             assert set(options) <= {"size", "rounds", "round_ms"}
@@ -294,6 +310,42 @@ def test_a_side_without_a_store_shows_a_dash(orchestrator: ModuleType) -> None:
     assert met["session_growth_memory"] is True  # the target is on our side
     ours_alone = orchestrator.figures(peer)
     assert orchestrator.summarise(ours_alone, figures)[1]["session_growth_memory"] is False
+
+
+def test_a_job_with_no_process_for_a_side_runs_only_on_the_other(
+    orchestrator: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[tuple[str, str]] = []
+
+    def workload(python: str, script: str, name: str, **options: Any) -> dict[str, Any]:
+        ran.append((python, name))
+        return {"workload": name, "us": 1.0}
+
+    monkeypatch.setattr(orchestrator, "workload", workload)
+    sides = {"ours": ("ours-python", "ours.py"), "peer": ("peer-python", "peer.py")}
+    raw = orchestrator.measure(sides, orchestrator.QUICK, "http://127.0.0.1:9/v1")
+    processes = orchestrator.QUICK.processes
+    assert ran.count(("ours-python", "run_traced")) == processes
+    assert ("peer-python", "run_traced") not in ran
+    assert ran.count(("peer-python", "run")) == processes
+    assert "run_traced" in raw["ours"] and "run_traced" not in raw["peer"]
+    assert raw["ours"]["run_traced"]["processes"] == processes
+
+
+def test_the_traced_run_is_reported_ours_only_without_a_target(orchestrator: ModuleType) -> None:
+    ours = {**_raw(1), "run_traced": {"run_traced_us": 95.0, "tracing_overhead_us": 80.0}}
+    report = orchestrator.report(ours, _raw(50), mode="quick")
+    assert (report["run_traced_us"], report["tracing_overhead_us"]) == (95.0, 80.0)
+    assert "run_traced_us" not in report["peer"] and "tracing_overhead_us" not in report["peer"]
+    assert "run_traced_us" not in report["targets_met"]
+    table, _ = orchestrator.summarise(orchestrator.figures(ours), orchestrator.figures(_raw(50)))
+
+    def row(label: str) -> list[str]:
+        line = next(line for line in table.splitlines() if line.startswith(label + "  "))
+        return line[len(label) :].split()
+
+    assert row("run, traced (us per one-turn run)") == ["95.0", "-", "-"]
+    assert row("  of which tracing (us)") == ["80.0", "-", "-"]
 
 
 def test_results_of_several_processes_merge_to_medians(orchestrator: ModuleType) -> None:
