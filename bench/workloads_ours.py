@@ -38,6 +38,7 @@ from webagents.agents.runner import Run
 from webagents.models.base import ModelRequest, ModelResponse, ToolCall, Usage
 from webagents.sessions import InMemorySessionStore, SessionKey, SessionStore
 from webagents.sessions.sqlite import SQLiteSessionStore
+from webagents.transcript import Transcript
 
 INSTRUCTIONS = "You are a helpful assistant."
 QUESTION = "hello"
@@ -378,16 +379,17 @@ class SessionsAt:
 def without_session(agent: BaseAgent, history: list[dict[str, Any]]) -> Callable[[], Any]:
     """The same agent answering ``history`` and a new user message without a session.
 
-    The run's transcript is built as a session turn builds it (``resume_session``: the
-    history, then what is new, in one list the run owns), so the model is sent the same
-    messages at the same cost on both sides. ``run(history + [question])`` would not do: it
-    checks and copies each of the caller's messages (about 0.5 us each), work a session turn
-    does not do, so it costs far more at 10,000 messages; it is reported as ``messages_us``.
+    The run's transcript is built as a session turn builds it (``resume_session``: what is
+    new, after the history read in place, see ``webagents.transcript``), so the model is
+    sent the same messages at the same cost on both sides. ``run(history + [question])``
+    would not do: it checks and copies each of the caller's messages (about 0.5 us each),
+    work a session turn does not do, so it costs far more at 10,000 messages; it is
+    reported as ``messages_us``.
     """
 
     def answer() -> Awaitable[RunResult]:
         run = Run.create(agent, QUESTION, None, None, None, "all")
-        run.transcript = history + run.transcript
+        run.transcript = Transcript(run.transcript, history)
         return run.execute()
 
     return answer

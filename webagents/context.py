@@ -6,6 +6,8 @@ from collections.abc import Iterator, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
+from webagents.transcript import joined
+
 __all__ = ["Context", "current_context"]
 
 _ATTRIBUTES = frozenset(
@@ -25,9 +27,9 @@ class Context(MutableMapping[str, Any]):
 
     __slots__ = (
         "_data",
+        "_messages",
         "agent",
         "agent_name",
-        "messages",
         "peer_user_id",
         "run_id",
         "scope",
@@ -35,7 +37,6 @@ class Context(MutableMapping[str, Any]):
     )
 
     agent_name: str
-    messages: list[dict[str, Any]]
     peer_user_id: str | None
     session_id: str | None
     run_id: str
@@ -57,7 +58,7 @@ class Context(MutableMapping[str, Any]):
         set_slot = object.__setattr__
         set_slot(self, "_data", dict(data) if data else {})
         set_slot(self, "agent_name", agent_name)
-        set_slot(self, "messages", messages)
+        set_slot(self, "_messages", messages)
         set_slot(self, "run_id", run_id)
         set_slot(self, "peer_user_id", peer_user_id)
         set_slot(self, "session_id", session_id)
@@ -107,7 +108,16 @@ class Context(MutableMapping[str, Any]):
         set_slot = object.__setattr__
         set_slot(self, "agent", agent)
         set_slot(self, "agent_name", agent.name)
-        set_slot(self, "messages", messages)
+        set_slot(self, "_messages", messages)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The conversation the active agent sees; edits in place reach its model."""
+        return joined(self._messages)
+
+    @messages.setter
+    def messages(self, messages: list[dict[str, Any]]) -> None:
+        object.__setattr__(self, "_messages", messages)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when normal lookup fails: expose data keys as attributes.
@@ -127,7 +137,7 @@ class Context(MutableMapping[str, Any]):
     def __copy__(self) -> Context:
         return Context(
             agent_name=self.agent_name,
-            messages=self.messages,
+            messages=self._messages,
             run_id=self.run_id,
             peer_user_id=self.peer_user_id,
             session_id=self.session_id,

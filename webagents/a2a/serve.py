@@ -176,7 +176,9 @@ class _Executor(AgentExecutor):
                 raise InvalidParamsError(message=message) from None
             raise InternalError(message=failure.message) from None
         final = run.result("")
-        last = final.messages[-1] if final.messages else {}
+        # The turn's last message, never in a session's stored history (the turn added at
+        # least its user message): read without joining the history in front.
+        last = run.transcript[-1] if run.transcript else {}
         answer = last.get("content") if last.get("role") == "assistant" else None
         text = answer if isinstance(answer, str) else ""
         extension: dict[str, Any] = {

@@ -38,6 +38,7 @@ from webagents.events import (
     TextWithdrawn,
 )
 from webagents.messages import context_message
+from webagents.transcript import joined
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -189,6 +190,7 @@ async def start_handoff(
     from webagents.agents.agent import BaseAgent
 
     started = time.perf_counter()
+    joined(run.transcript)  # a handoff's marks and views count the whole conversation
     source, name = step.agent, decision.target
     book = run.book
     error = book.refusal(source.name, name)

@@ -4,7 +4,7 @@ ids made unique, its usage counted, and an ``after_llm_call`` hook's replacement
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from webagents import tracing
@@ -13,6 +13,7 @@ from webagents.errors import AgentConfigError
 from webagents.events import TextDelta, TextWithdrawn
 from webagents.messages import context_message
 from webagents.models.base import ModelRequest, ModelResponse, with_unique_call_ids
+from webagents.transcript import Transcript, all_messages, joined, stored_part
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
@@ -33,7 +34,7 @@ async def call_model(run: Run, agent: BaseAgent, messages: list[dict[str, Any]])
     response = await reply
     if response.tool_calls:
         if run.call_ids is None:
-            run.call_ids = _call_ids(run.transcript)
+            run.call_ids = _call_ids(all_messages(run.transcript))
         response = with_unique_call_ids(response, run.call_ids)
     run.usage.add(response.usage)
     if "after_llm_call" not in agent.capabilities.hooks:
@@ -84,8 +85,11 @@ async def request_messages(run: Run, step: Step) -> list[dict[str, Any]]:
     else:
         system = agent.system_message
     if step.handoff_context:
-        at = step.context_at
+        at, view = step.context_at, joined(view)
         view = [*view[:at], context_message(step.handoff_context), *view[at:]]
+    elif type(view) is Transcript and view.stored:  # a session turn: the history, read in place
+        history = stored_part(view)
+        return [system, *history, *view] if system is not None else [*history, *view]
     return [system, *view] if system is not None else list(view)
 
 
@@ -117,7 +121,7 @@ def offered_tools(run: Run, agent: BaseAgent) -> list[dict[str, Any]]:
     return tools
 
 
-def _call_ids(transcript: list[dict[str, Any]]) -> set[str]:
+def _call_ids(transcript: Iterable[dict[str, Any]]) -> set[str]:
     return {
         str(call.get("id"))
         for message in transcript

@@ -14,6 +14,7 @@ from webagents.errors import UnknownAgentError
 from webagents.events import HandoffFailed, TextWithdrawn
 from webagents.messages import new_turn
 from webagents.sessions.base import Session, SessionAccessError
+from webagents.transcript import Transcript, joined
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent
@@ -32,8 +33,8 @@ def resume_session(run: Run, session: Session | None) -> int:
     if session.user_id != run.context.peer_user_id:
         raise SessionAccessError(session.key)
     stored = len(session.messages)
-    # The one copy of the history a turn makes; the store's list is only read.
-    run.transcript = session.messages + new_turn(run.transcript, bool(stored))
+    # The store's list is read in place, not copied (see ``Transcript``).
+    run.transcript = Transcript(new_turn(run.transcript, bool(stored)), session.messages)
     owner = session_owner(run.entry, session.owner)
     if isinstance(owner, RemoteAgent):
         run.remote_owner = owner
@@ -52,7 +53,7 @@ async def ask_remote_owner(run: Run, remote: RemoteAgent) -> str | None:
 
     try:
         with tracing.remote_agent_span(run, remote):
-            reply = await remote_turn(run, remote, list(run.transcript), 0)
+            reply = await remote_turn(run, remote, list(joined(run.transcript)), 0)
     except Exception as failure:  # the owner being down is a failed hand-over, not a crash
         spoke = list(run.book.chain)
         run.remote_owner = run.remote_speaker = None

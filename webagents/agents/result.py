@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from webagents.events import RunEvent
 from webagents.models.base import Usage
+from webagents.transcript import joined
 
 __all__ = ["HandoffRecord", "RunResult"]
 
@@ -34,22 +35,52 @@ class HandoffRecord:
         return asdict(self)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class RunResult:
-    """The outcome of ``agent.run``: the answer, who gave it, and how the run got there."""
+    """The outcome of ``agent.run``: the answer, who gave it, and how the run got there.
+    ``messages`` is the whole conversation; a session turn's stored history is put in front
+    of this turn's messages when it is first read (see ``webagents.transcript``)."""
 
     content: str
     agent: str
     handoff_chain: list[str]
     handoffs: list[HandoffRecord]
-    messages: list[dict[str, Any]]
+    _messages: list[dict[str, Any]] = field(repr=False)
     usage: Usage
     events: list[RunEvent] = field(repr=False, compare=False)
-    run_id: str = ""
-    session_id: str | None = None
-    created: int = field(default_factory=lambda: int(time.time()))
+    run_id: str
+    session_id: str | None
+    created: int
     #: True when the answer is a summary an agent gave through its ``complete`` tool.
-    completed: bool = False
+    completed: bool
+
+    def __init__(
+        self,
+        content: str,
+        agent: str,
+        handoff_chain: list[str],
+        handoffs: list[HandoffRecord],
+        messages: list[dict[str, Any]],
+        usage: Usage,
+        events: list[RunEvent],
+        run_id: str = "",
+        session_id: str | None = None,
+        created: int | None = None,
+        completed: bool = False,
+    ) -> None:
+        self.content, self.agent = content, agent
+        self.handoff_chain, self.handoffs = handoff_chain, handoffs
+        self._messages, self.usage, self.events = messages, usage, events
+        self.run_id, self.session_id, self.completed = run_id, session_id, completed
+        self.created = int(time.time()) if created is None else created
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return joined(self._messages)
+
+    @messages.setter
+    def messages(self, messages: list[dict[str, Any]]) -> None:
+        self._messages = messages
 
     def to_chat_completion(self) -> dict[str, Any]:
         """The answer as an OpenAI ``chat.completion`` object."""

@@ -58,6 +58,7 @@ from webagents.models.base import (
     ToolCall,
     Usage,
 )
+from webagents.transcript import added_since, joined
 
 if TYPE_CHECKING:
     from webagents.agents.agent import BaseAgent, Messages
@@ -250,7 +251,9 @@ class Run:
             if self.completed:  # the task is done: a new request starts where this one did
                 owner = self.entry.name
             await turn.commit(
-                self.transcript[stored:], owner=owner, user_id=self.context.peer_user_id
+                added_since(self.transcript, stored),
+                owner=owner,
+                user_id=self.context.peer_user_id,
             )
         return content
 
@@ -358,7 +361,8 @@ class Run:
             await self.hooks(agent, "on_message")
         if not agent.capabilities.conditions:
             return CARRY_ON
-        decision = await handoffs.evaluate_conditions(self, agent, latest_user_text(step.view))
+        view = joined(step.view)  # conditions are user code: they see the whole conversation
+        decision = await handoffs.evaluate_conditions(self, agent, latest_user_text(view))
         if decision is None:
             return CARRY_ON
         return await handoffs.start_handoff(self, step, decision, agent.max_turns)
