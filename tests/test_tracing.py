@@ -616,7 +616,7 @@ def test_the_attribute_names_are_the_semantic_conventions() -> None:
         gen_ai.GEN_AI_TOOL_TYPE,
         error_attributes.ERROR_TYPE,
     ]
-    assert set(tracing._SETTINGS.values()) <= {
+    assert set(tracing.attributes.SETTINGS.values()) <= {
         v for v in vars(gen_ai).values() if isinstance(v, str)
     }
 

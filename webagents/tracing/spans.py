@@ -1,31 +1,40 @@
-"""OpenTelemetry traces of runs, after the GenAI semantic conventions (semantic-conventions
-0.66b): ``invoke_agent <agent>`` per agent activation, ``chat <model>`` per model call,
-``execute_tool <tool>`` per tool call, and handoffs as ``webagents.handoff.*`` attributes.
-
-Tracing is on for a run only when the application has imported opentelemetry and set a real
-tracer provider; ``import webagents`` never imports it. The check is made once per run
-(``run_trace``, called only when opentelemetry is in ``sys.modules``); with tracing off, a
-run holds ``None``, and the run loop tests ``run.trace`` before calling anything here: the
-untraced path makes no call, enters no context manager and allocates nothing for tracing
-(only around a remote agent's turn, a network call, ``remote_agent_span`` returns ``QUIET``).
-Spans carry names, ids, models, token counts and exception types: never message text, tool
-arguments or results, nor exception messages (they may carry secrets).
-
-How spans nest: a step of the run loop attaches its agent's span as the current one, so
-model and tool spans (and any span user code starts) are its children. A handoff outlives
-the step that began it (the target takes the next step), so the spans it holds open (its own
-transfer span and its source's activation) are kept on the run's ``RunTrace`` until it is
-finished, and the target's activation starts as a child of the newest handoff in flight.
-
-For other HTTP clients of the project: ``inject_headers(headers)`` before sending,
-``extract_context(headers)`` (or ``continue_trace(run, headers)``) on receiving.
-"""
+"""A run's spans: whether tracing is on for it (``run_trace``), its ``RunTrace``, and the
+helpers the run loop calls around activations, model calls, tool calls and handoffs."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Mapping, MutableMapping
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Final
+
+from webagents.tracing.attributes import (
+    AGENT_DESCRIPTION,
+    API,
+    CONVERSATION,
+    ERROR_TYPE,
+    FINISH_REASONS,
+    HANDOFF_EVENT,
+    HANDOFF_SUCCESS,
+    INPUT_TOKENS,
+    OPERATION,
+    OUTPUT_TOKENS,
+    PROVIDER,
+    REFUSED,
+    REQUEST_MODEL,
+    REQUEST_STREAM,
+    RUN_ID,
+    SETTINGS,
+    TOOL_CALL_ID,
+    TOOL_FAILED,
+    TOOL_NAME,
+    TOOL_TYPE,
+    agent_attributes,
+    error_type,
+    failed,
+    handoff_attributes,
+    provider_of,
+    span_kind,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -38,48 +47,6 @@ if TYPE_CHECKING:
     from webagents.agents.runner import Run
     from webagents.agents.steps import Outcome, Pending, Step
     from webagents.models.base import ModelRequest, ModelResponse, ToolCall
-
-__all__ = ["API", "RunTrace", "continue_trace", "extract_context", "inject_headers", "run_trace"]
-
-# The module an application that traces has imported; until it is, tracing is off.
-API: Final = "opentelemetry.trace"
-
-# Attribute names, as opentelemetry-semantic-conventions 0.66b spells them.
-OPERATION: Final = "gen_ai.operation.name"
-PROVIDER: Final = "gen_ai.provider.name"
-AGENT_NAME: Final = "gen_ai.agent.name"
-AGENT_DESCRIPTION: Final = "gen_ai.agent.description"
-CONVERSATION: Final = "gen_ai.conversation.id"
-REQUEST_MODEL: Final = "gen_ai.request.model"
-REQUEST_STREAM: Final = "gen_ai.request.stream"
-FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
-INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
-OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
-TOOL_NAME: Final = "gen_ai.tool.name"
-TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
-TOOL_TYPE: Final = "gen_ai.tool.type"
-ERROR_TYPE: Final = "error.type"
-# No standard for these yet: our own namespace.
-RUN_ID: Final = "webagents.run.id"
-HANDOFF_SOURCE: Final = "webagents.handoff.source"
-HANDOFF_TARGET: Final = "webagents.handoff.target"
-HANDOFF_TRIGGER: Final = "webagents.handoff.trigger"
-HANDOFF_SUCCESS: Final = "webagents.handoff.success"
-HANDOFF_EVENT: Final = "webagents.handoff"
-
-# model_settings keys and the request attributes they become
-_SETTINGS: Final = {
-    "temperature": "gen_ai.request.temperature",
-    "top_p": "gen_ai.request.top_p",
-    "max_tokens": "gen_ai.request.max_tokens",
-    "max_completion_tokens": "gen_ai.request.max_tokens",
-    "frequency_penalty": "gen_ai.request.frequency_penalty",
-    "presence_penalty": "gen_ai.request.presence_penalty",
-    "seed": "gen_ai.request.seed",
-}
-
-_TOOL_FAILED: Final = "tool_error"  # a tool result marked as an error, without an exception
-_REFUSED: Final = "refused"  # a handoff refused before it began (bounds, veto, unknown target)
 
 # (provider, tracer): the tracer is looked up again only when the global provider changes.
 _cache: tuple[object, Tracer | None] = (None, None)
@@ -221,7 +188,7 @@ class _Current(_Quiet):
 
         context.detach(self.token)  # type: ignore[arg-type]
         if error is not None:
-            _failed(self.span, error_type(error))
+            failed(self.span, error_type(error))
         self.end()
 
     def end(self) -> None:
@@ -238,15 +205,15 @@ def activation(run: Run, step: Step) -> _Quiet:
     span = step.trace
     if span is None:
         agent = step.agent
-        attributes = _agent_attributes(run, agent.name)
+        attributes = agent_attributes(run, agent.name)
         if agent.description:
             attributes[AGENT_DESCRIPTION] = agent.description
         if agent.model is not None:
             attributes[REQUEST_MODEL] = agent.model.name
-            provider = _provider(agent.model)
+            provider = provider_of(agent.model)
             if provider:
                 attributes[PROVIDER] = provider
-        span = trace.arrive(f"invoke_agent {agent.name}", _kind("INTERNAL"), attributes)
+        span = trace.arrive(f"invoke_agent {agent.name}", span_kind("INTERNAL"), attributes)
         step.trace = span
     return _Activation(span, trace)
 
@@ -280,7 +247,7 @@ def model_span(run: Run, agent: BaseAgent, request: ModelRequest) -> _Quiet:
     assert agent.model is not None
     name = agent.model.name
     attributes: dict[str, Any] = {OPERATION: "chat", REQUEST_MODEL: name, RUN_ID: run.run_id}
-    provider = _provider(agent.model)
+    provider = provider_of(agent.model)
     if provider:
         attributes[PROVIDER] = provider
     if run.session_id is not None:
@@ -288,10 +255,10 @@ def model_span(run: Run, agent: BaseAgent, request: ModelRequest) -> _Quiet:
     if run.streaming:
         attributes[REQUEST_STREAM] = True
     for key, value in request.settings.items():
-        attribute = _SETTINGS.get(key)
+        attribute = SETTINGS.get(key)
         if attribute is not None and isinstance(value, int | float):
             attributes[attribute] = value
-    return _ModelSpan(trace.start(f"chat {name}", _kind("CLIENT"), attributes))
+    return _ModelSpan(trace.start(f"chat {name}", span_kind("CLIENT"), attributes))
 
 
 async def traced_model_call(
@@ -329,7 +296,7 @@ def tool_span(run: Run, call: ToolCall) -> _Quiet:
         TOOL_TYPE: "function",
         RUN_ID: run.run_id,
     }
-    span = trace.start(f"execute_tool {call.name}", _kind("INTERNAL"), attributes)
+    span = trace.start(f"execute_tool {call.name}", span_kind("INTERNAL"), attributes)
     return _ToolSpan(span, trace)
 
 
@@ -353,7 +320,7 @@ class _ToolSpan(_Current):
 
     def done(self, is_error: bool) -> None:
         if is_error:
-            _failed(self.span, self.trace.tool_error or _TOOL_FAILED)
+            failed(self.span, self.trace.tool_error or TOOL_FAILED)
 
 
 def tool_failed(run: Run, error: BaseException) -> None:
@@ -373,7 +340,7 @@ def remote_agent_span(run: Run, remote: RemoteAgent) -> _Quiet:
     from webagents._urls import shown_name
 
     name = shown_name(remote.name)
-    span = trace.arrive(f"invoke_agent {name}", _kind("CLIENT"), _agent_attributes(run, name))
+    span = trace.arrive(f"invoke_agent {name}", span_kind("CLIENT"), agent_attributes(run, name))
     return _Current(span)
 
 
@@ -394,9 +361,9 @@ def handoff_started(run: Run, step: Step, pending: Pending, call: ToolCall | Non
             TOOL_CALL_ID: call.id,
             TOOL_TYPE: "function",
             RUN_ID: run.run_id,
-            **_handoff_attributes(pending),
+            **handoff_attributes(pending),
         }
-        span = trace.start(f"execute_tool {call.name}", _kind("INTERNAL"), attributes)
+        span = trace.start(f"execute_tool {call.name}", span_kind("INTERNAL"), attributes)
     handoff = _Handoff(span, source)
     pending.trace = handoff
     trace.handoffs.append(handoff)
@@ -420,15 +387,15 @@ def handoff_ended(run: Run, pending: Pending, error: str | None, outcome: Outcom
 
     pending.trace = None
     trace.handoffs.remove(handoff)
-    attributes = _handoff_attributes(pending)
+    attributes = handoff_attributes(pending)
     attributes[HANDOFF_SUCCESS] = error is None
     if error is not None:
-        attributes[ERROR_TYPE] = handoff.error_type or _REFUSED
+        attributes[ERROR_TYPE] = handoff.error_type or REFUSED
     handoff.source.add_event(HANDOFF_EVENT, attributes)
     if handoff.span is not None:
         handoff.span.set_attribute(HANDOFF_SUCCESS, error is None)
         if error is not None:
-            _failed(handoff.span, handoff.error_type or _REFUSED)
+            failed(handoff.span, handoff.error_type or REFUSED)
         handoff.span.end()
     if handoff.source_left and isinstance(outcome, Answered):
         handoff.source.end()
@@ -446,94 +413,5 @@ def run_ended(run: Run) -> None:
         handoff = trace.handoffs.pop()
         for span in (handoff.span, handoff.source if handoff.source_left else None):
             if span is not None:
-                _failed(span, kind)
+                failed(span, kind)
                 span.end()
-
-
-# trace context over HTTP --------------------------------------------------------------------
-
-
-def inject_headers(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
-    """Add the current trace context (W3C ``traceparent``/``tracestate``, or whatever
-    propagators the application configured) to an outgoing request's ``headers``; returns
-    them. Nothing is added when opentelemetry is not imported or no span is current."""
-    if API not in sys.modules:
-        return headers
-    from opentelemetry import propagate
-
-    propagate.inject(headers)
-    return headers
-
-
-def extract_context(headers: Mapping[str, str]) -> OtelContext | None:
-    """The trace context an incoming request carries (``headers`` keyed in lower case), to
-    parent the spans it causes; None when opentelemetry is not imported."""
-    if API not in sys.modules:
-        return None
-    from opentelemetry import propagate
-
-    return propagate.extract(headers)
-
-
-def continue_trace(run: Run, headers: Mapping[str, str]) -> None:
-    """``run`` (not started yet) continues the trace of the request that carries
-    ``headers``: its first span is a child of the caller's. When a span is current already,
-    the server is instrumented (FastAPI's own telemetry, an ASGI middleware) and that span,
-    which continues the caller's trace, is the run's parent."""
-    if run.trace is None:
-        return
-    from opentelemetry import trace
-
-    if not trace.get_current_span().get_span_context().is_valid:
-        run.trace.parent = extract_context(headers)
-
-
-# details ----------------------------------------------------------------------------------
-
-
-def error_type(error: BaseException) -> str:
-    """An exception's type as ``error.type`` wants it: its fully qualified class name."""
-    cls = type(error)
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-
-
-def _failed(span: Span, kind: str) -> None:
-    from opentelemetry.trace import Status, StatusCode
-
-    span.set_attribute(ERROR_TYPE, kind)
-    span.set_status(Status(StatusCode.ERROR))  # no description: messages may carry secrets
-
-
-def _kind(name: str) -> SpanKind:
-    from opentelemetry.trace import SpanKind
-
-    return SpanKind[name]
-
-
-def _agent_attributes(run: Run, name: str) -> dict[str, Any]:
-    attributes: dict[str, Any] = {OPERATION: "invoke_agent", AGENT_NAME: name, RUN_ID: run.run_id}
-    if run.session_id is not None:
-        attributes[CONVERSATION] = run.session_id
-    return attributes
-
-
-def _handoff_attributes(pending: Pending) -> dict[str, Any]:
-    from webagents._urls import shown_name
-
-    return {
-        HANDOFF_SOURCE: pending.source.name,
-        HANDOFF_TARGET: shown_name(pending.name),
-        HANDOFF_TRIGGER: pending.trigger,
-    }
-
-
-def _provider(model: object) -> str | None:
-    """The ``gen_ai.provider.name`` of a model: its ``provider`` attribute, or ``openai``
-    for the OpenAI provider; unknown for others."""
-    provider = getattr(model, "provider", None)
-    if isinstance(provider, str):
-        return provider
-    if type(model).__module__ == "webagents.models.openai_provider":
-        return "openai"
-    return None
