@@ -4,6 +4,8 @@ stores and returns is exactly what happened, handoffs and their failures include
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from typing import Any
 
 from webagents import Skill
@@ -152,3 +154,15 @@ async def test_a_condition_sees_the_turn_on_a_session_and_hands_off() -> None:
 
     assert result.agent == billing.name and result.content == "refund done"
     assert contents(result.messages) == ["hi", "hello", "I want a refund", "refund done"]
+
+
+async def test_copies_of_a_session_result_hold_the_whole_conversation() -> None:
+    store = InMemorySessionStore()
+    agent, _ = scripted_agent("copied", [text("a1"), text("a2"), text("a3")], sessions=store)
+    await agent.run("q1", session_id="s")
+    second = await agent.run("q2", session_id="s")
+    third = await agent.run("q3", session_id="s")
+
+    as_dict = dataclasses.asdict(second)  # walks the fields, not the messages property
+    assert contents(as_dict["_messages"]) == ["q1", "a1", "q2", "a2"]
+    assert contents(copy.deepcopy(third).messages) == ["q1", "a1", "q2", "a2", "q3", "a3"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, islice
-from typing import Any
+from typing import Any, SupportsIndex
 
 __all__ = ["Transcript", "added_since", "all_messages", "joined", "stored_part"]
 
@@ -26,14 +26,24 @@ class Transcript(list[Message]):
     appends the turn's messages to its list when the turn commits, and a result read later
     must not see them twice. ``join`` puts them in front in place, so every holder of this
     list (the run, its steps, the context, the result) sees the whole conversation after.
+    Iterating or comparing it joins it first; the run loop reads the two parts without
+    joining (``messages``, ``stored_part``).
     """
 
     __slots__ = ("history", "stored")
 
-    def __init__(self, added: list[Message], history: list[Message]) -> None:
+    def __init__(self, added: Iterable[Message] = (), history: list[Message] | None = None):
         super().__init__(added)
-        self.history = history
-        self.stored = len(history)
+        self.history = history if history is not None else []
+        self.stored = len(self.history)
+
+    def __iter__(self) -> Iterator[Message]:
+        self.join()
+        return list.__iter__(self)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        self.join()  # a copy or a pickle is of the whole conversation, with no history left
+        return super().__reduce_ex__(protocol)
 
     def join(self) -> None:
         if self.stored:
@@ -54,7 +64,7 @@ class Transcript(list[Message]):
 
     def messages(self) -> Iterator[Message]:
         """Every message of the conversation, history first, without joining."""
-        return chain(islice(self.history, self.stored), self)
+        return chain(islice(self.history, self.stored), list.__iter__(self))
 
 
 def joined(messages: list[Message]) -> list[Message]:

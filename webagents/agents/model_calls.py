@@ -88,8 +88,8 @@ async def request_messages(run: Run, step: Step) -> list[dict[str, Any]]:
         at, view = step.context_at, joined(view)
         view = [*view[:at], context_message(step.handoff_context), *view[at:]]
     elif type(view) is Transcript and view.stored:  # a session turn: the history, read in place
-        history = stored_part(view)
-        return [system, *history, *view] if system is not None else [*history, *view]
+        history, added = stored_part(view), list.__iter__(view)  # iter(view) would join them
+        return [system, *history, *added] if system is not None else [*history, *added]
     return [system, *view] if system is not None else list(view)
 
 
