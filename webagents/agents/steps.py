@@ -57,8 +57,9 @@ class Decision:
 
 class Mark(NamedTuple):
     """How far the run had got when a handoff began: undoing the handoff cuts back to here.
-    A tuple of ints, which the cyclic garbage collector stops tracking: with a thousand runs
-    in flight, every object a run keeps alive is one more for each collection to walk."""
+    (The cyclic garbage collector untracks exact tuples of ints, not instances of a tuple
+    subclass like this one: a mark is one of the objects each collection walks while its
+    handoff is in flight.)"""
 
     record: int
     transcript: int
