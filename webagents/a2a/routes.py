@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from webagents.agents.agent import BaseAgent
     from webagents.remote.signing import SignatureVerifier
+    from webagents.server.chat import ServerState
 
 __all__ = ["add_a2a_routes"]
 
@@ -29,13 +30,15 @@ _SDK_MODULES = frozenset({"a2a", "google", "sse_starlette"})
 def add_a2a_routes(
     app: Starlette,
     agents: Mapping[str, BaseAgent],
+    state: ServerState | None = None,
     *,
     verifier: SignatureVerifier | None = None,
     max_body_bytes: int = 1_000_000,
 ) -> None:
     """Serve every agent of ``agents`` (name in the URL -> agent) as an A2A agent on
     ``app``; with a ``verifier``, JSON-RPC requests must be signed; a body past
-    ``max_body_bytes`` is refused (413)."""
+    ``max_body_bytes`` is refused (413). Runs count among ``state``'s (the server's limit
+    of runs in flight, 503 while it shuts down)."""
     try:
         from webagents.a2a.serve import A2AServer
     except ImportError as error:
@@ -47,7 +50,7 @@ def add_a2a_routes(
         for path, methods in paths:
             app.add_route(path, _not_installed, methods=methods, include_in_schema=False)
         return
-    served = A2AServer(agents, verifier=verifier, max_body_bytes=max_body_bytes)
+    served = A2AServer(agents, state=state, verifier=verifier, max_body_bytes=max_body_bytes)
     for path, endpoint, methods in served.routes():
         app.add_route(path, endpoint, methods=methods, include_in_schema=False)
 

@@ -47,11 +47,12 @@ from webagents.agents.runner import Run
 from webagents.errors import InvalidRequestError
 from webagents.events import TextDelta
 from webagents.server.auth import USER_SCOPE_KEY, verify_signature
-from webagents.server.chat import agent_not_found
+from webagents.server.chat import Counted, RunSlot, ServerState, agent_not_found, shutting_down
 from webagents.server.runs import ClientGone, read_body, run_failure
 from webagents.server.targets import agent_path
 
 if TYPE_CHECKING:
+    from a2a.server.context import ServerCallContext
     from a2a.server.events import EventQueue
     from starlette.requests import Request
     from starlette.types import Message
@@ -64,6 +65,8 @@ __all__ = ["A2AServer", "agent_card"]
 logger = logging.getLogger("webagents.server")
 
 _MAX_CONTEXT_ID = 256
+_RUN_SLOT = "webagents.run_slot"  # the request's place among the server's runs in flight
+_SENDS = frozenset({"SendMessage", "SendStreamingMessage", "message/send", "message/stream"})
 _ARTIFACT = "answer"
 _ROLES = ("user", "assistant")
 
@@ -89,6 +92,11 @@ class _CallContexts(DefaultServerCallContextBuilder):
 
     def build_user(self, request: Request) -> User:
         return _Caller(request.scope.get(USER_SCOPE_KEY))
+
+    def build(self, request: Request) -> ServerCallContext:
+        context = super().build(request)
+        context.state[_RUN_SLOT] = request.scope.get(_RUN_SLOT)
+        return context
 
 
 def agent_card(name: str, agent: BaseAgent, base: str) -> AgentCard:
@@ -136,6 +144,18 @@ class _Executor(AgentExecutor):
             raise InvalidParamsError(
                 message=f"contextId must be 1 to {_MAX_CONTEXT_ID} printable characters"
             )
+        slot = context.call_context.state.get(_RUN_SLOT)
+        if isinstance(slot, RunSlot):  # the run holds it, even past a response not waiting
+            slot.held = True
+        try:
+            await self._execute(context, event_queue, task_id, context_id)
+        finally:
+            if isinstance(slot, RunSlot):
+                slot.release()
+
+    async def _execute(
+        self, context: RequestContext, event_queue: EventQueue, task_id: str, context_id: str
+    ) -> None:
         messages = _conversation(context)
         user = context.call_context.user
         user_id = user.user_id if isinstance(user, _Caller) else None
@@ -257,6 +277,17 @@ def _data_text(data: object) -> str:
     return "Data:\n" + json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def _starts_run(body: bytes) -> bool:
+    """Whether a JSON-RPC body (or batch) sends a message; what does not parse is the SDK's
+    to refuse."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return False
+    calls = parsed if isinstance(parsed, list) else [parsed]
+    return any(isinstance(call, dict) and call.get("method") in _SENDS for call in calls)
+
+
 def _replayed(request: Request, body: bytes) -> Request:
     """``request`` with its body read already: ``receive`` gives the body once, then the
     client's own messages (a disconnect ends a stream)."""
@@ -281,10 +312,12 @@ class A2AServer:
         self,
         agents: Mapping[str, BaseAgent],
         *,
+        state: ServerState | None = None,
         verifier: SignatureVerifier | None = None,
         max_body_bytes: int = 1_000_000,
     ) -> None:
         self.agents = agents
+        self.state = state if state is not None else ServerState()
         self.verifier = verifier
         self.max_body_bytes = max_body_bytes
         builder = _CallContexts()
@@ -314,8 +347,10 @@ class A2AServer:
         dispatcher = self.dispatchers.get(name)
         if dispatcher is None:
             raise agent_not_found(name)
-        # As on the chat route: the body read up to the server's limit, and signed when the
-        # server checks signatures.
+        if self.state.closing:
+            raise shutting_down()
+        # As on the chat route: the body read up to the server's limit, signed when the
+        # server checks signatures, and a run only within the server's limit of runs.
         declared = request.headers.get("content-length")
         try:
             body = await read_body(request.receive, self.max_body_bytes, declared)
@@ -323,7 +358,16 @@ class A2AServer:
             return Response(status_code=204)  # nobody is listening any more
         if self.verifier is not None:
             verify_signature(self.verifier, request.scope, request.headers, body)
-        return await dispatcher.handle_requests(_replayed(request, body))
+        if not _starts_run(body):  # reading or cancelling a task takes no place
+            return await dispatcher.handle_requests(_replayed(request, body))
+        slot = request.scope[_RUN_SLOT] = self.state.admit()
+        try:
+            response = await dispatcher.handle_requests(_replayed(request, body))
+        except BaseException:
+            if not slot.held:
+                slot.release()
+            raise
+        return Counted(response, slot)
 
     def routes(self) -> list[tuple[str, Callable[[Request], Any], list[str]]]:
         """(path, endpoint, methods) of every A2A route."""

@@ -84,7 +84,7 @@ def create_app(
     served = served_agents(target)
     keys = load_api_keys(api_keys)
     verifier = load_signing(signing_keys)
-    state = ServerState(networks=served.networks)
+    state = ServerState(most=max_concurrent_runs, networks=served.networks)
     state.stores = assign_stores(served.agents.values(), sessions)
     agents = served.agents
 
@@ -133,7 +133,6 @@ def create_app(
         agents,
         state,
         max_body_bytes=max_body_bytes,
-        max_concurrent_runs=max_concurrent_runs,
         verifier=verifier,
     )
     app.router.routes.insert(0, Route(_CHAT_PATH, chat, methods=["POST"]))
@@ -149,7 +148,7 @@ def create_app(
         summary="Chat with the agent (OpenAI Chat Completions format)",
     )
     # each agent is an A2A agent too (webagents.a2a.serve)
-    add_a2a_routes(app, agents, verifier=verifier, max_body_bytes=max_body_bytes)
+    add_a2a_routes(app, agents, state, verifier=verifier, max_body_bytes=max_body_bytes)
     return app
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from webagents.remote.signing import SignatureVerifier
     from webagents.sessions.base import SessionStore
 
-__all__ = ["ChatRoute", "ServerState", "agent_not_found", "shutting_down"]
+__all__ = ["ChatRoute", "RunSlot", "ServerState", "agent_not_found", "shutting_down"]
 
 logger = logging.getLogger("webagents.server")
 
@@ -37,13 +37,46 @@ _MAX_SESSION_ID = 256
 
 @dataclass(slots=True)
 class ServerState:
-    """What the routes share: whether the server is shutting down, the runs in flight, and
-    what shutdown closes."""
+    """What the routes share: whether the server is shutting down, the runs in flight (at
+    most ``most``; None for no limit), and what shutdown closes."""
 
     closing: bool = False
     running: int = 0
+    most: int | None = None
     networks: list[AgentNetwork] = field(default_factory=list)
     stores: list[SessionStore[Any]] = field(default_factory=list)
+
+    def admit(self) -> RunSlot:
+        """A place for one more run (every route that starts runs takes one), or the error
+        its caller gets: 503 while the server shuts down, 429 when ``most`` are in flight."""
+        if self.closing:
+            raise shutting_down()
+        if self.most is not None and self.running >= self.most:
+            raise ApiError(
+                429,
+                f"agent server busy: {self.most} runs in flight; retry shortly",
+                code="too_many_runs",
+                headers={"Retry-After": "1"},
+            )
+        self.running += 1
+        return RunSlot(self)
+
+
+class RunSlot:
+    """One run's place in ``ServerState.running``, given back once by ``release``. A request
+    holds it until its response ends, unless a run ``held`` it: then the run gives it back
+    when it ends (an A2A send that does not wait for its run)."""
+
+    __slots__ = ("held", "state")
+
+    def __init__(self, state: ServerState) -> None:
+        self.state: ServerState | None = state
+        self.held = False
+
+    def release(self) -> None:
+        if self.state is not None:
+            self.state.running -= 1
+            self.state = None
 
 
 class ChatRoute:
@@ -55,13 +88,11 @@ class ChatRoute:
         state: ServerState,
         *,
         max_body_bytes: int,
-        max_concurrent_runs: int | None,
         verifier: SignatureVerifier | None,
     ) -> None:
         self.agents = agents
         self.state = state
         self.limit = max_body_bytes
-        self.most = max_concurrent_runs
         self.verifier = verifier
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,38 +142,32 @@ class ChatRoute:
             raise ApiError(400, str(error), code="invalid_request") from None
         if run.trace is not None:  # the caller's trace (traceparent) goes on in this run
             tracing.continue_trace(run, Headers(scope=scope))
-        if self.most is not None and state.running >= self.most:
-            raise ApiError(
-                429,
-                f"agent server busy: {self.most} runs in flight; retry shortly",
-                code="too_many_runs",
-                headers={"Retry-After": "1"},
-            )
-        state.running += 1
+        slot = state.admit()
         if chat.stream:
             streamed = SSEResponse(
                 run, agent.name, chat.include_usage, tool_events=chat.tool_events
             )
-            return _Counted(streamed, state)
+            return Counted(streamed, slot)
         try:
             return await answer(run, receive, agent.name)
         finally:
-            state.running -= 1
+            slot.release()
 
 
-class _Counted(Response):
-    """A streamed response, counted as a run in flight until it ends."""
+class Counted(Response):
+    """A response whose run (a streamed one) holds ``slot`` until the response ends."""
 
-    def __init__(self, inner: SSEResponse, state: ServerState) -> None:
+    def __init__(self, inner: Response, slot: RunSlot) -> None:
         self.inner = inner
-        self.state = state
+        self.slot = slot
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await self.inner(scope, receive, send)
         finally:
-            self.state.running -= 1
+            if not self.slot.held:
+                self.slot.release()
 
 
 def _session_id(header: str | None) -> str | None:
