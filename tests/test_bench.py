@@ -184,30 +184,28 @@ async def test_session_turns_keep_their_sessions_at_size(ours: ModuleType) -> No
     assert held == [300, 300, 302]  # the spent ones were deleted; one turn on the third set
 
 
-def test_the_cli_prints_one_json_line() -> None:
+def run_workload(name: str) -> dict[str, Any]:
+    """One of our workloads at the smallest size, in a process of its own: its JSON line."""
     script = str(BENCH / "workloads_ours.py")
     done = subprocess.run(
-        [sys.executable, script, "run", "--rounds", "1", "--round-ms", "1"],
+        [sys.executable, script, name, "--rounds", "1", "--round-ms", "1"],
         capture_output=True,
         text=True,
         check=True,
     )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["workload"] == "run"
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["workload"] == name
+    return result
+
+
+def test_the_cli_prints_one_json_line() -> None:
+    result = run_workload("run")
     positive(result, "run_us", "peak_rss_mb")
 
 
 def test_the_traced_run_workload_in_its_own_process() -> None:
     """In a process of its own: it sets the global tracer provider, which stays set."""
-    script = str(BENCH / "workloads_ours.py")
-    done = subprocess.run(
-        [sys.executable, script, "run_traced", "--rounds", "1", "--round-ms", "1"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["workload"] == "run_traced"
+    result = run_workload("run_traced")
     positive(result, "run_us", "run_traced_us")
     assert result["tracing_overhead_us"] == result["run_traced_us"] - result["run_us"]
 
