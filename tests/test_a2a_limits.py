@@ -82,6 +82,8 @@ def test_a2a_and_chat_runs_share_the_servers_limit() -> None:
             httpx.post(f"{served.url}/agents/quick/chat/completions", json={"messages": HI})
         )
         assert_busy(httpx.post(f"{served.url}/agents/quick", json=send_message("hi"), headers=V1))
+        batch = httpx.post(f"{served.url}/agents/quick", json=[send_message("hi")], headers=V1)
+        assert "Batch requests are not supported" in batch.json()["error"]["message"]  # no run
 
         gate.set()
         sender.join(WAIT)

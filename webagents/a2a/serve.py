@@ -278,14 +278,13 @@ def _data_text(data: object) -> str:
 
 
 def _starts_run(body: bytes) -> bool:
-    """Whether a JSON-RPC body (or batch) sends a message; what does not parse is the SDK's
-    to refuse."""
+    """Whether a JSON-RPC body sends a message. What does not parse, and a batch (which the
+    SDK does not take), are the SDK's to refuse."""
     try:
-        parsed = json.loads(body)
+        call = json.loads(body)
     except ValueError:
         return False
-    calls = parsed if isinstance(parsed, list) else [parsed]
-    return any(isinstance(call, dict) and call.get("method") in _SENDS for call in calls)
+    return isinstance(call, dict) and call.get("method") in _SENDS
 
 
 def _replayed(request: Request, body: bytes) -> Request:
