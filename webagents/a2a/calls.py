@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from httpx_sse import EventSource, SSEError
+from httpx_sse import EventSource
 
 from webagents._urls import redact_url
 from webagents.events import RunEvent, TextDelta, TextWithdrawn
@@ -40,9 +40,9 @@ from webagents.remote.errors import (
     RemoteAgentError,
     RemoteBadResponseError,
     RemoteStreamError,
-    RemoteTimeoutError,
 )
 from webagents.remote.reply import RemoteNames, RemoteReply
+from webagents.remote.streaming import next_event
 from webagents.remote.transport import send_request, transport_failure
 
 if TYPE_CHECKING:
@@ -362,11 +362,7 @@ async def read_a2a_stream(
     events = EventSource(response).aiter_sse()
     try:
         while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    sse = await anext(events, None)
-            except (TimeoutError, httpx.HTTPError, SSEError) as error:
-                raise _read_failure(remote, error, timeout) from None
+            sse = await next_event(remote, events, timeout, deadline)
             if sse is None:
                 raise RemoteStreamError(remote.name, remote.url, "cut its stream before its answer")
             try:
@@ -438,15 +434,3 @@ def _stream_items(answer: _Answer, kind: str, value: dict[str, Any]) -> list[Run
             return [TextDelta(agent=agent, text=answer.status_text), None]
         return [None]
     return []
-
-
-def _read_failure(remote: RemoteAgent, error: BaseException, timeout: float) -> RemoteAgentError:
-    """The stream breaking after the status came: the deadline, or the connection (only the
-    exception's type is shown: httpx texts may quote the URL)."""
-    if isinstance(error, TimeoutError | httpx.TimeoutException):
-        return RemoteTimeoutError(
-            remote.name, remote.url, f"timed out after {timeout:g}s", timed_out=True
-        )
-    return RemoteStreamError(
-        remote.name, remote.url, f"cut its stream mid-answer ({type(error).__name__})"
-    )

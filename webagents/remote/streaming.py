@@ -38,9 +38,15 @@ from webagents.remote.reply import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from httpx_sse import ServerSentEvent
+
     from webagents.agents.network import RemoteAgent
 
-__all__ = ["read_stream"]
+__all__ = ["next_event", "read_failure", "read_stream"]
+
+_NOT_CHAT = "sent no chat completion"
 
 # An error chunk's code or type is shown only when it looks like one (``server_error``):
 # the rest of the chunk is the remote's text and is never quoted.
@@ -106,27 +112,21 @@ async def read_stream(
                 body = await response.aread()
             reply = reply_from_completion(remote, json.loads(body))
         except ValueError:
-            raise RemoteBadResponseError(
-                remote.name, remote.url, "sent no chat completion"
-            ) from None
+            raise RemoteBadResponseError(remote.name, remote.url, _NOT_CHAT) from None
         except (TimeoutError, httpx.HTTPError) as error:
-            raise _read_failure(remote, error, timeout) from None
+            raise read_failure(remote, error, timeout) from None
         if reply.content:
             yield TextDelta(agent=reply.agent, text=reply.content)
         yield reply
         return
     if kind != "text/event-stream":
-        raise RemoteBadResponseError(remote.name, remote.url, "sent no chat completion")
+        raise RemoteBadResponseError(remote.name, remote.url, _NOT_CHAT)
     names = RemoteNames(remote)
     answer = _Answer()
     events = EventSource(response).aiter_sse()
     try:
         while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    sse = await anext(events, None)
-            except (TimeoutError, httpx.HTTPError, SSEError) as error:
-                raise _read_failure(remote, error, timeout) from None
+            sse = await next_event(remote, events, timeout, deadline, not_sse=_NOT_CHAT)
             if sse is None:
                 raise broken("cut its stream mid-answer (no [DONE])")
             if sse.data == "[DONE]":
@@ -187,15 +187,35 @@ def _code(error: object) -> str:
     return ""
 
 
-def _read_failure(remote: RemoteAgent, error: BaseException, timeout: float) -> RemoteAgentError:
-    """A failure while reading the body, after the status came: the deadline, or the stream
+async def next_event(
+    remote: RemoteAgent,
+    events: AsyncIterator[ServerSentEvent],
+    timeout: float,
+    deadline: float,
+    *,
+    not_sse: str | None = None,
+) -> ServerSentEvent | None:
+    """The stream's next event by ``deadline`` (None when it ended); a failure to read is a
+    remote agent error (``read_failure``)."""
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await anext(events, None)
+    except (TimeoutError, httpx.HTTPError, SSEError) as error:
+        raise read_failure(remote, error, timeout, not_sse=not_sse) from None
+
+
+def read_failure(
+    remote: RemoteAgent, error: BaseException, timeout: float, *, not_sse: str | None = None
+) -> RemoteAgentError:
+    """A failure while reading the body, after the status came: the deadline, a body that
+    is not an event stream (``not_sse`` says what it should have been), or the stream
     breaking (only the exception's type is shown: httpx texts may quote the URL)."""
     if isinstance(error, TimeoutError | httpx.TimeoutException):
         return RemoteTimeoutError(
             remote.name, remote.url, f"timed out after {timeout:g}s", timed_out=True
         )
-    if isinstance(error, SSEError):
-        return RemoteBadResponseError(remote.name, remote.url, "sent no chat completion")
+    if not_sse is not None and isinstance(error, SSEError):
+        return RemoteBadResponseError(remote.name, remote.url, not_sse)
     return RemoteStreamError(
         remote.name, remote.url, f"cut its stream mid-answer ({type(error).__name__})"
     )
