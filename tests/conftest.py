@@ -6,9 +6,10 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -58,3 +59,12 @@ def run_example() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture
+def exporter() -> Iterator[Any]:
+    """The OpenTelemetry SDK's in-memory exporter, behind a global tracer provider set for
+    the test (the tracing tests read their spans from it)."""
+    from tests.tracing_support import recording_spans
+
+    yield from recording_spans()

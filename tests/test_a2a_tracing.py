@@ -3,42 +3,14 @@ remote transport's headers) and a webagents server's A2A side continues it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from opentelemetry.util._once import Once
 
 from webagents import AgentNetwork, BaseAgent
 from webagents.server import create_app
 from webagents.sessions import InMemorySessionStore
 from webagents.testing import ScriptedModel, text, transfer
 from webagents.testing.served import ServedApp
-
-
-def set_global_provider(provider: TracerProvider | None) -> None:
-    """``trace.set_tracer_provider``, undoable (the API sets a provider once per process)."""
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
-    if provider is not None:
-        trace.set_tracer_provider(provider)
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    set_global_provider(provider)
-    try:
-        yield exporter
-    finally:
-        set_global_provider(None)
-        provider.shutdown()
 
 
 async def test_a_handoff_over_a2a_keeps_the_trace(exporter: InMemorySpanExporter) -> None:

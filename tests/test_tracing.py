@@ -10,7 +10,7 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from opentelemetry.util._once import Once
 
+from tests.tracing_support import set_global_provider
 from webagents import BaseAgent, Context, Skill, handoff, hook, tracing
 from webagents.agents import AgentNetwork
 from webagents.agents.runner import Run
@@ -32,29 +32,6 @@ from webagents.testing import ScriptedModel, error, scripted_agent, text, tool_c
 from webagents.testing.served import ServedApp
 
 SECRET = "sk-secret-0000"  # text that must never reach a span
-
-
-def set_global_provider(provider: TracerProvider | None) -> None:
-    """What ``trace.set_tracer_provider`` does, undoable: the API lets a process set its
-    provider once, and each test here starts from a fresh one (as OpenTelemetry's own tests
-    reset it)."""
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
-    if provider is not None:
-        trace.set_tracer_provider(provider)
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    set_global_provider(provider)
-    try:
-        yield exporter
-    finally:
-        set_global_provider(None)
-        provider.shutdown()
 
 
 def spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
