@@ -4,6 +4,7 @@ answers named by agent, the specialist keeping the conversation, ``/agent``, ``/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -175,59 +176,72 @@ def test_end_of_input_quits_and_a_bad_target_is_one_line(
     assert line.startswith("Error: ") and "missing.yaml" in line
 
 
-def test_a_team_file_keeps_the_conversation_with_its_specialist(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+@contextlib.contextmanager
+def team_chat(
+    tmp_path: Path,
+    env: dict[str, str],
+    responder: Any = team_model,
+    release: threading.Event | None = None,
+) -> Iterator[Terminal]:
+    """``webagents chat`` on the team file, its models a fake OpenAI server answering with
+    ``responder``. On leaving, ``release`` lets a held model call go and a chat still
+    running is killed; a chat that ended must have exited 0."""
     team_file = tmp_path / "team.yaml"
     team_file.write_text(TEAM)
-    with FakeOpenAIServer(responder=team_model) as server:
+    with FakeOpenAIServer(responder=responder) as server:
         env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test-key")
         terminal = Terminal([WEBAGENTS, "chat", str(team_file)], env)
         try:
-            assert "Chatting with desk" in terminal.expect_prompt()
-            said = terminal.send("an invoice question")
-            assert "handoff desk -> billing" in said
-            assert "billing: billing answers: an invoice question" in said
-            assert "billing answers next" in terminal.send("/agent")
-            assert "billing: billing answers: thanks" in terminal.send("thanks")
-            os.write(terminal.master, b"/quit\n")
-            terminal.read_until("\x00")
+            yield terminal
         finally:
+            if release is not None:
+                release.set()
             if terminal.process.poll() is None:
                 terminal.process.kill()
         assert terminal.close() == 0
 
 
-def test_ctrl_c_stops_the_answer_and_keeps_the_chat(tmp_path: Path, env: dict[str, str]) -> None:
+def held_first_answer() -> tuple[Any, threading.Event, threading.Event]:
+    """A team model whose first call waits (the model still thinking) until ``release`` is
+    set; ``arrived`` says that call came."""
     arrived, release = threading.Event(), threading.Event()
 
     def slow_first(request: dict[str, Any]) -> ReplyLike:
         if not arrived.is_set():
             arrived.set()
-            release.wait(DEADLINE)  # the model is still thinking when the user presses Ctrl-C
+            release.wait(DEADLINE)
         return team_model(request)
 
-    team_file = tmp_path / "team.yaml"
-    team_file.write_text(TEAM)
-    with FakeOpenAIServer(responder=slow_first) as server:
-        env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test-key")
-        terminal = Terminal([WEBAGENTS, "chat", str(team_file)], env)
-        try:
-            terminal.expect_prompt()
-            os.write(terminal.master, b"hello there\n")
-            assert arrived.wait(DEADLINE)
-            terminal.process.send_signal(signal.SIGINT)
-            assert "(interrupted)" in terminal.expect_prompt()
-            release.set()
-            assert "desk answers next" in terminal.send("/agent")
-            assert "desk: desk answers: and again" in terminal.send("and again")
-            os.write(terminal.master, b"/quit\n")
-            terminal.read_until("\x00")
-        finally:
-            release.set()
-            if terminal.process.poll() is None:
-                terminal.process.kill()
-        assert terminal.close() == 0
+    return slow_first, arrived, release
+
+
+def test_a_team_file_keeps_the_conversation_with_its_specialist(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    with team_chat(tmp_path, env) as terminal:
+        assert "Chatting with desk" in terminal.expect_prompt()
+        said = terminal.send("an invoice question")
+        assert "handoff desk -> billing" in said
+        assert "billing: billing answers: an invoice question" in said
+        assert "billing answers next" in terminal.send("/agent")
+        assert "billing: billing answers: thanks" in terminal.send("thanks")
+        os.write(terminal.master, b"/quit\n")
+        terminal.read_until("\x00")
+
+
+def test_ctrl_c_stops_the_answer_and_keeps_the_chat(tmp_path: Path, env: dict[str, str]) -> None:
+    slow_first, arrived, release = held_first_answer()
+    with team_chat(tmp_path, env, slow_first, release) as terminal:
+        terminal.expect_prompt()
+        os.write(terminal.master, b"hello there\n")
+        assert arrived.wait(DEADLINE)  # the model is still thinking when the user presses Ctrl-C
+        terminal.process.send_signal(signal.SIGINT)
+        assert "(interrupted)" in terminal.expect_prompt()
+        release.set()
+        assert "desk answers next" in terminal.send("/agent")
+        assert "desk: desk answers: and again" in terminal.send("and again")
+        os.write(terminal.master, b"/quit\n")
+        terminal.read_until("\x00")
     assert "Traceback" not in terminal.seen
 
 
@@ -247,33 +261,16 @@ def test_ctrl_c_reaching_a_worker_thread_still_stops_the_answer(
 ) -> None:
     """The kernel may give SIGINT to any thread of the process; the session store's worker
     threads are there during a turn. The turn must stop all the same."""
-    arrived, release = threading.Event(), threading.Event()
-
-    def slow_first(request: dict[str, Any]) -> ReplyLike:
-        if not arrived.is_set():
-            arrived.set()
-            release.wait(DEADLINE)
-        return team_model(request)
-
-    team_file = tmp_path / "team.yaml"
-    team_file.write_text(TEAM)
-    with FakeOpenAIServer(responder=slow_first) as server:
-        env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="test-key")
-        terminal = Terminal([WEBAGENTS, "chat", str(team_file)], env)
-        try:
-            terminal.expect_prompt()
-            os.write(terminal.master, b"hello there\n")
-            assert arrived.wait(DEADLINE)
-            pid = terminal.process.pid
-            workers = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
-            assert workers, "the chat has no worker thread during a turn"
-            _tgkill(pid, workers[0], signal.SIGINT)
-            assert "(interrupted)" in terminal.expect_prompt()
-            release.set()
-            os.write(terminal.master, b"/quit\n")
-            terminal.read_until("\x00")
-        finally:
-            release.set()
-            if terminal.process.poll() is None:
-                terminal.process.kill()
-        assert terminal.close() == 0
+    slow_first, arrived, release = held_first_answer()
+    with team_chat(tmp_path, env, slow_first, release) as terminal:
+        terminal.expect_prompt()
+        os.write(terminal.master, b"hello there\n")
+        assert arrived.wait(DEADLINE)
+        pid = terminal.process.pid
+        workers = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+        assert workers, "the chat has no worker thread during a turn"
+        _tgkill(pid, workers[0], signal.SIGINT)
+        assert "(interrupted)" in terminal.expect_prompt()
+        release.set()
+        os.write(terminal.master, b"/quit\n")
+        terminal.read_until("\x00")
